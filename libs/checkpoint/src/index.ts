@@ -1,1 +1,1 @@
-export {};
+export { CheckpointError, checkpointName, decodeCheckpoint, encodeCheckpoint, type Checkpoint } from './checkpoint.js';

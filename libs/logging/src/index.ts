@@ -1,1 +1,1 @@
-export {};
+export { createLogger, silentLogger, type LogContext, type Logger } from './logger.js';

