@@ -4,14 +4,20 @@ import { defineConfig } from 'vitest/config';
 
 const root = import.meta.dirname;
 
-/** Maps every `@ringtrain/<lib>` package to its TypeScript source, so tests never need a build of the libs. */
+/**
+ * Maps every workspace package (`@ringtrain/<lib>`, the apps) to its TypeScript
+ * source, so in-process tests never need a build. Tests that start app
+ * processes still run the built `dist/` files.
+ */
 function sourceAliases(): Record<string, string> {
   const aliases: Record<string, string> = {};
-  for (const dir of readdirSync(join(root, 'libs'))) {
-    const pkgPath = join(root, 'libs', dir, 'package.json');
-    if (!existsSync(pkgPath)) continue;
-    const pkg = JSON.parse(readFileSync(pkgPath, 'utf8')) as { name: string };
-    aliases[pkg.name] = resolve(root, 'libs', dir, 'src', 'index.ts');
+  for (const group of ['libs', 'apps']) {
+    for (const dir of readdirSync(join(root, group))) {
+      const pkgPath = join(root, group, dir, 'package.json');
+      if (!existsSync(pkgPath)) continue;
+      const pkg = JSON.parse(readFileSync(pkgPath, 'utf8')) as { name: string };
+      aliases[pkg.name] = resolve(root, group, dir, 'src', 'index.ts');
+    }
   }
   return aliases;
 }

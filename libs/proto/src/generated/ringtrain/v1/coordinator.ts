@@ -37,6 +37,8 @@ export interface JoinRequest {
   device: string;
   hostname: string;
   pid: number;
+  /** Logical CPUs on this worker's host, to share them among its workers. */
+  cpuCount: number;
 }
 
 export interface Peer {
@@ -171,7 +173,7 @@ export interface FinishRequest {
 }
 
 function createBaseJoinRequest(): JoinRequest {
-  return { advertiseAddress: "", device: "", hostname: "", pid: 0 };
+  return { advertiseAddress: "", device: "", hostname: "", pid: 0, cpuCount: 0 };
 }
 
 export const JoinRequest: MessageFns<JoinRequest> = {
@@ -187,6 +189,9 @@ export const JoinRequest: MessageFns<JoinRequest> = {
     }
     if (message.pid !== 0) {
       writer.uint32(32).uint32(message.pid);
+    }
+    if (message.cpuCount !== 0) {
+      writer.uint32(40).uint32(message.cpuCount);
     }
     return writer;
   },
@@ -236,6 +241,14 @@ export const JoinRequest: MessageFns<JoinRequest> = {
             message.pid = reader.uint32();
             continue;
           }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.cpuCount = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -258,6 +271,11 @@ export const JoinRequest: MessageFns<JoinRequest> = {
       device: isSet(object.device) ? globalThis.String(object.device) : "",
       hostname: isSet(object.hostname) ? globalThis.String(object.hostname) : "",
       pid: isSet(object.pid) ? globalThis.Number(object.pid) : 0,
+      cpuCount: isSet(object.cpuCount)
+        ? globalThis.Number(object.cpuCount)
+        : isSet(object.cpu_count)
+        ? globalThis.Number(object.cpu_count)
+        : 0,
     };
   },
 
@@ -275,6 +293,9 @@ export const JoinRequest: MessageFns<JoinRequest> = {
     if (message.pid !== 0) {
       obj.pid = Math.round(message.pid);
     }
+    if (message.cpuCount !== 0) {
+      obj.cpuCount = Math.round(message.cpuCount);
+    }
     return obj;
   },
 
@@ -287,6 +308,7 @@ export const JoinRequest: MessageFns<JoinRequest> = {
     message.device = object.device ?? "";
     message.hostname = object.hostname ?? "";
     message.pid = object.pid ?? 0;
+    message.cpuCount = object.cpuCount ?? 0;
     return message;
   },
 };

@@ -1,0 +1,77 @@
+import { perRankBatch } from '@ringtrain/config';
+import { Coordinator } from '@ringtrain/coordinator';
+import { createLogger } from '@ringtrain/logging';
+import { hostPort, parseCommand, positiveInt, requireString } from './args.js';
+import { prepareRun } from './run-setup.js';
+
+export const COORDINATOR_HELP = `Usage: ringtrain coordinator --config FILE --world-size N --listen HOST:PORT [options]
+
+Runs the coordinator of one run alone, for runs across several hosts: start it,
+then start N workers with --coordinator HOST:PORT.
+
+Options:
+  --config FILE        run config (JSON); see 'ringtrain config-keys'
+  --world-size N       number of workers in the run
+  --listen HOST:PORT   address to serve on (port 0: any free port)
+  --runs-dir DIR       parent folder of run directories (default: runs)
+  --resume RUN_DIR     continue the run in RUN_DIR from its newest checkpoint
+  --set KEY=VALUE      override a config key, for example --set optim.lr=0.01 (repeatable)
+  -h, --help           show this help
+
+Prints one JSON line on stdout once listening: {"event":"listening","address",...}.
+Exits 0 when the run finished, 1 when it failed.`;
+
+const FAILURE_GRACE_MS = 1500;
+
+export async function coordinatorCommand(argv: string[]): Promise<number> {
+  const values = parseCommand('coordinator', argv, {
+    config: { type: 'string' },
+    'world-size': { type: 'string' },
+    listen: { type: 'string' },
+    'runs-dir': { type: 'string' },
+    resume: { type: 'string' },
+    set: { type: 'string', multiple: true },
+  });
+  if (values['help']) {
+    process.stdout.write(COORDINATOR_HELP + '\n');
+    return 0;
+  }
+  const worldSize = positiveInt(requireString(values, 'world-size', 'coordinator'), 'world-size');
+  const listen = hostPort(requireString(values, 'listen', 'coordinator'), 'listen');
+  const setup = prepareRun({
+    config: values['config'] as string | undefined,
+    resume: values['resume'] as string | undefined,
+    runsDir: (values['runs-dir'] as string | undefined) ?? 'runs',
+    overrides: (values['set'] as string[] | undefined) ?? [],
+  });
+  perRankBatch(setup.config, worldSize);
+  const logger = createLogger({ role: 'coordinator', runId: setup.runId, worldSize });
+  logger.info({ config: setup.config }, 'effective config');
+  const coordinator = await Coordinator.start({
+    config: setup.config,
+    worldSize,
+    listen,
+    runId: setup.runId,
+    runDir: setup.runDir,
+    resumeCheckpoint: setup.resumeCheckpoint,
+    logger,
+  });
+  process.stdout.write(
+    JSON.stringify({ event: 'listening', address: coordinator.address, runId: setup.runId, runDir: setup.runDir.path }) + '\n',
+  );
+  const stop = () => coordinator.fail('coordinator received a termination signal', undefined);
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  try {
+    const summary = await coordinator.done;
+    process.stdout.write(JSON.stringify({ event: 'finished', summary }) + '\n');
+    return 0;
+  } catch (err) {
+    process.stdout.write(JSON.stringify({ event: 'failed', message: (err as Error).message }) + '\n');
+    // Give the workers a heartbeat or two to hear that the run stopped.
+    await new Promise((resolve) => setTimeout(resolve, Math.max(FAILURE_GRACE_MS, setup.config.cluster.heartbeatMs * 2)));
+    return 1;
+  } finally {
+    await coordinator.close();
+  }
+}

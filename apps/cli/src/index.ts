@@ -1,0 +1,1 @@
+export { formatProgress, renderLogLine } from './log-render.js';

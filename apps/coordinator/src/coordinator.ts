@@ -1,0 +1,400 @@
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { decodeCheckpoint } from '@ringtrain/checkpoint';
+import type { RunConfig } from '@ringtrain/config';
+import { loadMnist } from '@ringtrain/data';
+import type { Logger } from '@ringtrain/logging';
+import { coordinatorPb } from '@ringtrain/proto';
+import { evaluateClassifier } from './evaluate-model.js';
+import { silentMembers, threadsPerMember, type Member } from './membership.js';
+import { RunDirectory, sha256Hex, writeFileAtomic } from './run-directory.js';
+
+type JoinRequest = coordinatorPb.JoinRequest;
+type JoinResponse = coordinatorPb.JoinResponse;
+
+const ARTIFACT_CHUNK_BYTES = 1 << 20;
+const MONITOR_INTERVAL_MS = 250;
+const MAX_MESSAGE_BYTES = 8 << 20;
+
+export interface CoordinatorOptions {
+  config: RunConfig;
+  worldSize: number;
+  /** host:port to listen on; port 0 picks a free port. */
+  listen: string;
+  runId: string;
+  runDir: RunDirectory;
+  /** Checkpoint artifact (inside runDir) that the workers resume from. */
+  resumeCheckpoint?: string;
+  logger: Logger;
+}
+
+/** What the coordinator writes to summary.json. */
+export type RunSummary = Record<string, unknown>;
+
+/** A run that stopped because a worker failed; `rank` is the worker to blame, if known. */
+export class RunFailedError extends Error {
+  constructor(
+    message: string,
+    readonly rank: number | undefined,
+  ) {
+    super(message);
+    this.name = 'RunFailedError';
+  }
+}
+
+interface PendingJoin {
+  member: Member;
+  callback: grpc.sendUnaryData<JoinResponse>;
+}
+
+/**
+ * The control plane of one run: assigns ranks, publishes the ring, watches
+ * heartbeats, stores metrics and artifacts, and writes the run directory.
+ * It never sees gradients.
+ */
+export class Coordinator {
+  readonly done: Promise<RunSummary>;
+  private readonly server = new grpc.Server({
+    'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
+    'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
+  });
+  private readonly members: Member[] = [];
+  private readonly pending: PendingJoin[] = [];
+  private phase: 'joining' | 'running' | 'finishing' | 'finished' | 'failed' = 'joining';
+  private failure: RunFailedError | undefined;
+  private readonly ringEpoch = 1;
+  private trainingSummary: Record<string, unknown> | undefined;
+  private readonly startedMs = Date.now();
+  private monitor: NodeJS.Timeout | undefined;
+  private joinTimer: NodeJS.Timeout | undefined;
+  private resolveDone!: (summary: RunSummary) => void;
+  private rejectDone!: (err: Error) => void;
+  private boundAddress = '';
+
+  private constructor(private readonly options: CoordinatorOptions) {
+    this.done = new Promise((resolve, reject) => {
+      this.resolveDone = resolve;
+      this.rejectDone = reject;
+    });
+    // The caller awaits `done`; this keeps an early failure from being reported as unhandled.
+    this.done.catch(() => undefined);
+  }
+
+  /** Starts the gRPC service and the join deadline. */
+  static async start(options: CoordinatorOptions): Promise<Coordinator> {
+    const coordinator = new Coordinator(options);
+    await coordinator.listen();
+    return coordinator;
+  }
+
+  /** host:port the service is bound to. */
+  get address(): string {
+    return this.boundAddress;
+  }
+
+  get runId(): string {
+    return this.options.runId;
+  }
+
+  private async listen(): Promise<void> {
+    const { logger, config, worldSize } = this.options;
+    this.server.addService(coordinatorPb.CoordinatorService, this.handlers());
+    const port = await new Promise<number>((resolve, reject) => {
+      this.server.bindAsync(this.options.listen, grpc.ServerCredentials.createInsecure(), (err, bound) =>
+        err ? reject(new Error(`coordinator cannot listen on ${this.options.listen}: ${err.message}`)) : resolve(bound),
+      );
+    });
+    const host = this.options.listen.slice(0, this.options.listen.lastIndexOf(':'));
+    this.boundAddress = `${host}:${port}`;
+    this.options.runDir.writeJson('config.json', config);
+    this.joinTimer = setTimeout(() => {
+      this.fail(
+        `only ${this.members.length} of ${worldSize} workers joined within ${config.cluster.joinTimeoutMs} ms; ` +
+          `start the missing workers or raise cluster.joinTimeoutMs`,
+        undefined,
+      );
+    }, config.cluster.joinTimeoutMs);
+    this.monitor = setInterval(() => this.checkHeartbeats(), MONITOR_INTERVAL_MS);
+    logger.info({ address: this.boundAddress, worldSize, runDir: this.options.runDir.path }, 'coordinator listening');
+  }
+
+  /** Stops the service; safe to call more than once. */
+  async close(): Promise<void> {
+    clearInterval(this.monitor);
+    clearTimeout(this.joinTimer);
+    await new Promise<void>((resolve) => this.server.tryShutdown(() => resolve()));
+  }
+
+  /** Stops the run with an error that names the rank to blame. */
+  fail(message: string, rank: number | undefined): void {
+    if (this.phase === 'failed' || this.phase === 'finished') return;
+    this.phase = 'failed';
+    this.failure = new RunFailedError(message, rank);
+    this.options.logger.error({ suspectRank: rank }, `run failed: ${message}`);
+    for (const { callback } of this.pending.splice(0)) {
+      callback({ code: grpc.status.ABORTED, details: `run ${this.runId} failed: ${message}` });
+    }
+    this.rejectDone(this.failure);
+  }
+
+  private handlers(): coordinatorPb.CoordinatorServer {
+    return {
+      join: (call, callback) => this.onJoin(call.request, callback),
+      heartbeat: (call, callback) => callback(null, this.onHeartbeat(call.request)),
+      reportMetrics: (call, callback) => {
+        this.onMetrics(call.request);
+        callback(null, {});
+      },
+      uploadArtifact: (call, callback) => this.onUpload(call, callback),
+      fetchArtifact: (call) => this.onFetch(call),
+      reportFailure: (call, callback) => {
+        const { rank, message, suspectRank, step } = call.request;
+        const blamed = suspectRank >= 0 ? suspectRank : rank;
+        this.fail(`rank ${rank} failed at step ${step}: ${message}`, blamed);
+        callback(null, {});
+      },
+      finish: (call, callback) => {
+        this.onFinish(call.request);
+        callback(null, {});
+      },
+    };
+  }
+
+  private onJoin(request: JoinRequest, callback: grpc.sendUnaryData<JoinResponse>): void {
+    const { worldSize, logger } = this.options;
+    if (this.phase !== 'joining') {
+      callback({
+        code: grpc.status.FAILED_PRECONDITION,
+        details: `run ${this.runId} already has its ${worldSize} workers (phase ${this.phase}); a late worker cannot join`,
+      });
+      return;
+    }
+    if (!request.advertiseAddress) {
+      callback({ code: grpc.status.INVALID_ARGUMENT, details: 'join request has no advertise address' });
+      return;
+    }
+    const member: Member = {
+      rank: this.members.length,
+      address: request.advertiseAddress,
+      hostname: request.hostname,
+      pid: request.pid,
+      device: request.device,
+      cpuCount: Math.max(1, request.cpuCount),
+      lastHeartbeatMs: Date.now(),
+      step: 0,
+      finished: false,
+    };
+    this.members.push(member);
+    this.pending.push({ member, callback });
+    logger.info(
+      { rank: member.rank, address: member.address, host: member.hostname, pid: member.pid, device: member.device },
+      `worker joined (${this.members.length}/${worldSize})`,
+    );
+    if (this.members.length === worldSize) this.startRun();
+  }
+
+  private startRun(): void {
+    const { config, logger } = this.options;
+    clearTimeout(this.joinTimer);
+    this.phase = 'running';
+    const threads = threadsPerMember(this.members, config.cluster.threadsPerWorker);
+    const peers = this.members.map((m) => ({ rank: m.rank, address: m.address }));
+    const now = Date.now();
+    for (const { member, callback } of this.pending.splice(0)) {
+      member.lastHeartbeatMs = now;
+      callback(null, {
+        runId: this.runId,
+        rank: member.rank,
+        worldSize: this.options.worldSize,
+        ringEpoch: this.ringEpoch,
+        configJson: JSON.stringify(config),
+        peers,
+        resumeCheckpoint: this.options.resumeCheckpoint ?? '',
+        threads: threads[member.rank]!,
+      });
+    }
+    logger.info(
+      { ringEpoch: this.ringEpoch, threads, resume: this.options.resumeCheckpoint ?? null },
+      `ring formed: ${peers.map((p) => `${p.rank}@${p.address}`).join(' -> ')} -> 0`,
+    );
+  }
+
+  private memberFor(runId: string, rank: number): Member | undefined {
+    if (runId !== this.runId) return undefined;
+    return this.members[rank];
+  }
+
+  private onHeartbeat(request: coordinatorPb.HeartbeatRequest): coordinatorPb.HeartbeatResponse {
+    const member = this.memberFor(request.runId, request.rank);
+    if (!member) {
+      return { command: coordinatorPb.HeartbeatResponse_Command.ABORT, reason: `rank ${request.rank} is not a member of run ${this.runId}` };
+    }
+    member.lastHeartbeatMs = Date.now();
+    member.step = request.step;
+    if (this.phase === 'failed') {
+      return { command: coordinatorPb.HeartbeatResponse_Command.ABORT, reason: this.failure?.message ?? 'run failed' };
+    }
+    return { command: coordinatorPb.HeartbeatResponse_Command.CONTINUE, reason: '' };
+  }
+
+  private checkHeartbeats(): void {
+    if (this.phase !== 'running') return;
+    const timeoutMs = this.options.config.cluster.heartbeatTimeoutMs;
+    const now = Date.now();
+    const silent = silentMembers(this.members, now, timeoutMs);
+    if (silent.length === 0) return;
+    const first = silent[0]!;
+    const ranks = silent.map((m) => m.rank).join(', ');
+    this.fail(
+      `rank ${ranks} sent no heartbeat for ${now - first.lastHeartbeatMs} ms (limit ${timeoutMs} ms, last step ` +
+        `${first.step}, ${first.address}, pid ${first.pid}); its process has probably died`,
+      first.rank,
+    );
+  }
+
+  private onMetrics(batch: coordinatorPb.MetricsBatch): void {
+    if (batch.runId !== this.runId || batch.rank !== 0) return;
+    this.options.runDir.appendMetrics(batch.metrics.map(metricsRecord));
+  }
+
+  private onUpload(
+    call: grpc.ServerReadableStream<coordinatorPb.ArtifactChunk, coordinatorPb.UploadResult>,
+    callback: grpc.sendUnaryData<coordinatorPb.UploadResult>,
+  ): void {
+    const parts: Buffer[] = [];
+    let name = '';
+    let received = 0;
+    let final: coordinatorPb.ArtifactChunk | undefined;
+    let rejected = false;
+    const reject = (details: string) => {
+      if (rejected) return;
+      rejected = true;
+      this.options.logger.warn({ artifact: name }, `artifact upload rejected: ${details}`);
+      callback({ code: grpc.status.INVALID_ARGUMENT, details });
+    };
+    call.on('data', (chunk: coordinatorPb.ArtifactChunk) => {
+      if (rejected) return;
+      if (chunk.runId !== this.runId) return reject(`artifact for run '${chunk.runId}' sent to run '${this.runId}'`);
+      name ||= chunk.name;
+      if (chunk.name !== name) return reject(`artifact chunk for '${chunk.name}' inside the upload of '${name}'`);
+      if (chunk.offset !== received) return reject(`artifact '${name}': chunk at offset ${chunk.offset}, expected ${received}`);
+      parts.push(Buffer.from(chunk.data));
+      received += chunk.data.length;
+      if (chunk.last) final = chunk;
+    });
+    call.on('error', (err) => this.options.logger.warn({ artifact: name, err: err.message }, 'artifact upload broke off'));
+    call.on('end', () => {
+      if (rejected) return;
+      if (!final) return reject(`artifact '${name}' ended without its last chunk (${received} bytes received)`);
+      const data = Buffer.concat(parts);
+      if (data.length !== final.totalBytes) {
+        return reject(`artifact '${name}': received ${data.length} bytes, sender announced ${final.totalBytes}`);
+      }
+      const digest = sha256Hex(data);
+      if (digest !== final.sha256) return reject(`artifact '${name}': SHA-256 ${digest} does not match ${final.sha256}`);
+      let path: string;
+      try {
+        path = this.options.runDir.resolveArtifact(name);
+      } catch (err) {
+        return reject((err as Error).message);
+      }
+      writeFileAtomic(path, data);
+      this.options.logger.info({ artifact: name, bytes: data.length }, 'artifact stored');
+      callback(null, { name, bytes: data.length });
+    });
+  }
+
+  private onFetch(call: grpc.ServerWritableStream<coordinatorPb.FetchArtifactRequest, coordinatorPb.ArtifactChunk>): void {
+    const { runId, name } = call.request;
+    let data: Buffer;
+    try {
+      if (runId !== this.runId) throw new Error(`run '${runId}' is not this coordinator's run '${this.runId}'`);
+      data = readFileSync(this.options.runDir.resolveArtifact(name));
+    } catch (err) {
+      call.emit('error', { code: grpc.status.NOT_FOUND, details: `artifact '${name}': ${(err as Error).message}` });
+      return;
+    }
+    const digest = sha256Hex(data);
+    for (let offset = 0; offset < data.length || offset === 0; offset += ARTIFACT_CHUNK_BYTES) {
+      const end = Math.min(data.length, offset + ARTIFACT_CHUNK_BYTES);
+      const last = end === data.length;
+      call.write({ runId, rank: 0, name, offset, data: data.subarray(offset, end), last, totalBytes: data.length, sha256: last ? digest : '' });
+      if (last) break;
+    }
+    call.end();
+  }
+
+  private onFinish(request: coordinatorPb.FinishRequest): void {
+    const member = this.memberFor(request.runId, request.rank);
+    if (!member || this.phase === 'failed') return;
+    member.finished = true;
+    if (request.rank === 0 && request.summaryJson) {
+      this.trainingSummary = JSON.parse(request.summaryJson) as Record<string, unknown>;
+    }
+    this.options.logger.info({ rank: request.rank }, 'worker finished');
+    if (this.members.every((m) => m.finished) && this.phase === 'running') {
+      this.phase = 'finishing';
+      this.writeSummary().then(
+        (summary) => {
+          this.phase = 'finished';
+          this.resolveDone(summary);
+        },
+        (err: Error) => this.fail(`writing the run summary failed: ${err.message}`, undefined),
+      );
+    }
+  }
+
+  private async writeSummary(): Promise<RunSummary> {
+    const { runDir, config, logger } = this.options;
+    const modelPath = join(runDir.path, 'model.onnx');
+    const summary: RunSummary = {
+      runId: this.runId,
+      worldSize: this.options.worldSize,
+      ...this.trainingSummary,
+    };
+    if (existsSync(modelPath)) {
+      summary['modelBytes'] = statSync(modelPath).size;
+      const test = loadMnist({ dir: config.data.path, split: 'test' });
+      logger.info({ samples: test.count }, 'evaluating model.onnx on the test set');
+      const result = await evaluateClassifier(readFileSync(modelPath), test.images, test.labels, {
+        features: config.model.inputSize,
+        threads: 2,
+      });
+      summary['testAccuracy'] = result.correct / result.count;
+      summary['testErrors'] = result.count - result.correct;
+      summary['testLoss'] = result.loss;
+    }
+    summary['wallSeconds'] = (Date.now() - this.startedMs) / 1000;
+    runDir.writeJson('summary.json', summary);
+    logger.info({ summary }, 'run finished');
+    return summary;
+  }
+}
+
+/** Converts a metrics message to the metrics.jsonl record, leaving out absent optional fields. */
+function metricsRecord(m: coordinatorPb.StepMetrics): Record<string, unknown> {
+  const record: Record<string, unknown> = {
+    step: m.step,
+    epoch: m.epoch,
+    loss: m.loss,
+    lr: m.lr,
+    samplesPerSec: m.samplesPerSec,
+    computeMs: m.computeMs,
+    allreduceMs: m.allreduceMs,
+    optimizerMs: m.optimizerMs,
+  };
+  if (m.tokensPerSec !== undefined) record['tokensPerSec'] = m.tokensPerSec;
+  if (m.gradNorm !== undefined) record['gradNorm'] = m.gradNorm;
+  if (m.valLoss !== undefined) record['valLoss'] = m.valLoss;
+  if (m.testAccuracy !== undefined) record['testAccuracy'] = m.testAccuracy;
+  if (m.testLoss !== undefined) record['testLoss'] = m.testLoss;
+  return record;
+}
+
+/** Reads and verifies the checkpoint a resumed run starts from; raises when it is corrupt. */
+export function verifyCheckpoint(runDir: RunDirectory, name: string): { step: number } {
+  const bytes = readFileSync(runDir.resolveArtifact(name));
+  const checkpoint = decodeCheckpoint(bytes, join(runDir.path, name));
+  return { step: checkpoint.step };
+}

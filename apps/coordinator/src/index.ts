@@ -1,0 +1,3 @@
+export { Coordinator, RunFailedError, verifyCheckpoint, type CoordinatorOptions, type RunSummary } from './coordinator.js';
+export { evaluateClassifier, type ClassifierEvaluation } from './evaluate-model.js';
+export { RunDirectory, newRunId, writeFileAtomic } from './run-directory.js';

@@ -1,0 +1,28 @@
+/** One worker of the run, as the coordinator sees it. */
+export interface Member {
+  rank: number;
+  address: string;
+  hostname: string;
+  pid: number;
+  device: string;
+  cpuCount: number;
+  lastHeartbeatMs: number;
+  step: number;
+  finished: boolean;
+}
+
+/**
+ * Intra-op threads for each member: the configured count, or the host's CPUs
+ * shared evenly by the workers on that host (at least 1).
+ */
+export function threadsPerMember(members: readonly Member[], configured: number): number[] {
+  if (configured > 0) return members.map(() => configured);
+  const perHost = new Map<string, number>();
+  for (const m of members) perHost.set(m.hostname, (perHost.get(m.hostname) ?? 0) + 1);
+  return members.map((m) => Math.max(1, Math.floor(m.cpuCount / perHost.get(m.hostname)!)));
+}
+
+/** Members whose last heartbeat is older than `timeoutMs`, for the stall check. */
+export function silentMembers(members: readonly Member[], nowMs: number, timeoutMs: number): Member[] {
+  return members.filter((m) => !m.finished && nowMs - m.lastHeartbeatMs > timeoutMs);
+}

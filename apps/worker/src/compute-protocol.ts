@@ -1,0 +1,48 @@
+import type { RunConfig } from '@ringtrain/config';
+
+/** Data handed to the compute thread when it starts. */
+export interface ComputeInit {
+  config: RunConfig;
+  rank: number;
+  worldSize: number;
+  threads: number;
+}
+
+/** Requests from the main thread; each gets exactly one reply. */
+export type ComputeRequest =
+  | { type: 'setup' }
+  | { type: 'initParameters' }
+  | { type: 'loadState'; tensors: Record<string, Float32Array>; state: Record<string, unknown> }
+  | { type: 'compute'; step: number }
+  | { type: 'apply'; step: number }
+  | { type: 'evaluate' }
+  | { type: 'snapshot' }
+  | { type: 'export' };
+
+/** Layout of the shared buffers, sent back by `setup`. */
+export interface ComputeLayout {
+  parameterCount: number;
+  /** Parameter floats, shared by both threads. */
+  parameters: SharedArrayBuffer;
+  /** Gradient floats followed by the step statistics (STAT_* offsets). */
+  gradients: SharedArrayBuffer;
+  stepsPerEpoch: number;
+  totalSteps: number;
+  samplesPerStep: number;
+}
+
+/** Offsets after the gradients in the gradient buffer: summed across ranks with them. */
+export const STAT_LOSS_SUM = 0;
+export const STAT_CORRECT = 1;
+export const STAT_COUNT = 2;
+export const STAT_WORDS = 3;
+
+export type ComputeReply =
+  | ({ type: 'setup' } & ComputeLayout)
+  | { type: 'done' }
+  | { type: 'computed'; computeMs: number; samples: number }
+  | { type: 'applied'; optimizerMs: number; lr: number; gradNorm: number }
+  | { type: 'evaluated'; lossSum: number; correct: number; count: number }
+  | { type: 'snapshot'; tensors: Record<string, Float32Array>; state: Record<string, unknown>; epoch: number }
+  | { type: 'exported'; bytes: Uint8Array }
+  | { type: 'error'; message: string; stack?: string };

@@ -1,0 +1,278 @@
+/**
+ * Entry point of the compute thread: it owns the onnxruntime session, the
+ * data, the dropout masks and the optimiser. The main thread sends one request
+ * at a time (see compute-protocol.ts) and runs the all-reduce in between.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import * as ort from 'onnxruntime-node';
+import type { RunConfig } from '@ringtrain/config';
+import {
+  DistributedSampler,
+  evalShard,
+  fillDropoutMask,
+  fillImageBatch,
+  fillLabelBatch,
+  loadMnist,
+  type MnistData,
+} from '@ringtrain/data';
+import { initParameters, mlpInferenceModel, mlpTrainingGraph, type MlpConfig, type TrainingGraph } from '@ringtrain/models';
+import { clipGradNorm, createOptimizer, createSchedule, type LrSchedule, type Optimizer } from '@ringtrain/optim';
+import {
+  STAT_CORRECT,
+  STAT_COUNT,
+  STAT_LOSS_SUM,
+  STAT_WORDS,
+  type ComputeInit,
+  type ComputeReply,
+  type ComputeRequest,
+} from './compute-protocol.js';
+
+const EVAL_BATCH = 500;
+
+function mlpConfigOf(config: RunConfig): MlpConfig {
+  const { inputSize, hidden, classes, dropout, inputDropout } = config.model;
+  return { inputSize, hidden, classes, dropout: { input: inputDropout, hidden: dropout } };
+}
+
+/** Reusable feed buffers for batches of up to `capacity` samples. */
+class BatchBuffers {
+  readonly input: Float32Array;
+  readonly labels: BigInt64Array;
+  readonly masks: Float32Array[];
+
+  constructor(
+    readonly capacity: number,
+    readonly graph: TrainingGraph,
+    readonly features: number,
+  ) {
+    this.input = new Float32Array(capacity * features);
+    this.labels = new BigInt64Array(capacity);
+    this.masks = graph.maskInputs.map((m) => new Float32Array(capacity * m.width));
+  }
+}
+
+class ComputeWorker {
+  private readonly config: RunConfig;
+  private readonly graph: TrainingGraph;
+  private session!: ort.InferenceSession;
+  private readonly params: Float32Array;
+  private readonly grads: Float32Array;
+  private readonly stats: Float32Array;
+  private readonly parameterTensors: Record<string, ort.Tensor>;
+  private readonly train: MnistData;
+  private test: MnistData | undefined;
+  private readonly sampler: DistributedSampler;
+  private readonly optimizer: Optimizer;
+  private readonly schedule: LrSchedule;
+  private readonly totalSteps: number;
+  private readonly microBatch: number;
+  private readonly buffers: BatchBuffers;
+
+  constructor(private readonly init: ComputeInit) {
+    this.config = init.config;
+    const { config } = this;
+    this.graph = mlpTrainingGraph(mlpConfigOf(config));
+    const parameterCount = this.graph.parameters.reduce((n, p) => n + p.size, 0);
+    this.params = new Float32Array(new SharedArrayBuffer(parameterCount * 4));
+    this.grads = new Float32Array(new SharedArrayBuffer((parameterCount + STAT_WORDS) * 4));
+    this.stats = this.grads.subarray(parameterCount);
+    this.parameterTensors = {};
+    for (const spec of this.graph.parameters) {
+      const view = this.params.subarray(spec.offset, spec.offset + spec.size);
+      this.parameterTensors[spec.name] = new ort.Tensor('float32', view, spec.shape);
+    }
+    this.train = loadMnist({ dir: config.data.path, split: 'train' });
+    this.sampler = new DistributedSampler({
+      datasetSize: this.train.count,
+      globalBatchSize: config.train.batchSize,
+      worldSize: init.worldSize,
+      rank: init.rank,
+      seed: config.seed,
+      dropLast: config.train.dropLast,
+    });
+    this.totalSteps = config.train.steps ?? (config.train.epochs ?? 1) * this.sampler.stepsPerEpoch;
+    const decay = this.graph.parameters.map((p) => ({ offset: p.offset, size: p.size, decay: p.decay }));
+    this.optimizer = createOptimizer(parameterCount, config.optim, decay);
+    this.schedule = createSchedule({ ...config.schedule, lr: config.optim.lr, totalSteps: this.totalSteps });
+    const rankBatch = config.train.batchSize / init.worldSize;
+    this.microBatch = Math.ceil(rankBatch / config.train.accumulate);
+    this.buffers = new BatchBuffers(Math.max(this.microBatch, EVAL_BATCH), this.graph, config.model.inputSize);
+  }
+
+  async setup(): Promise<ComputeReply> {
+    this.session = await ort.InferenceSession.create(this.graph.bytes, {
+      intraOpNumThreads: this.init.threads,
+      interOpNumThreads: 1,
+      executionMode: 'sequential',
+      graphOptimizationLevel: 'all',
+      // Spinning threads collapse when several workers share a host's cores.
+      extra: { session: { intra_op: { allow_spinning: '0' } } },
+    });
+    return {
+      type: 'setup',
+      parameterCount: this.params.length,
+      parameters: this.params.buffer as SharedArrayBuffer,
+      gradients: this.grads.buffer as SharedArrayBuffer,
+      stepsPerEpoch: this.sampler.stepsPerEpoch,
+      totalSteps: this.totalSteps,
+      samplesPerStep: this.config.train.batchSize,
+    };
+  }
+
+  initParameters(): ComputeReply {
+    this.params.set(initParameters(this.graph.parameters, this.config.seed));
+    return { type: 'done' };
+  }
+
+  /** Runs the training graph on `ids` and adds the gradients and statistics into the gradient buffer. */
+  private async runBatch(set: MnistData, ids: Uint32Array, step: number, training: boolean): Promise<void> {
+    const n = ids.length;
+    const { graph, buffers, config } = this;
+    const features = config.model.inputSize;
+    const input = buffers.input.subarray(0, n * features);
+    const labels = buffers.labels.subarray(0, n);
+    const augment = training ? { maxShift: config.data.augment.shift, seed: config.seed, step } : undefined;
+    fillImageBatch(input, set, ids, augment);
+    fillLabelBatch(labels, set.labels, ids);
+    const feeds: Record<string, ort.Tensor> = { ...this.parameterTensors };
+    feeds[graph.dataInputs[0]!.name] = new ort.Tensor('float32', input, [n, features]);
+    feeds[graph.dataInputs[1]!.name] = new ort.Tensor('int64', labels, [n]);
+    graph.maskInputs.forEach((mask, i) => {
+      const data = buffers.masks[i]!.subarray(0, n * mask.width);
+      if (training && mask.keepProb < 1) {
+        fillDropoutMask(data, { seed: config.seed, step, layer: mask.layer, sampleIds: ids, width: mask.width, keepProb: mask.keepProb });
+      } else {
+        data.fill(1);
+      }
+      feeds[mask.name] = new ort.Tensor('float32', data, [n, mask.width]);
+    });
+    const out = await this.session.run(feeds);
+    this.stats[STAT_LOSS_SUM]! += (out[graph.outputs.lossSum]!.data as Float32Array)[0]!;
+    this.stats[STAT_CORRECT]! += Number((out[graph.outputs.correct]!.data as Float32Array | BigInt64Array)[0]!);
+    this.stats[STAT_COUNT]! += n;
+    if (!training) return;
+    graph.outputs.gradients.forEach((name, i) => {
+      const spec = graph.parameters[i]!;
+      const grad = out[name]!.data as Float32Array;
+      const target = this.grads.subarray(spec.offset, spec.offset + spec.size);
+      for (let j = 0; j < grad.length; j++) target[j]! += grad[j]!;
+    });
+  }
+
+  async compute(step: number): Promise<ComputeReply> {
+    const started = performance.now();
+    this.grads.fill(0);
+    const { epoch, stepInEpoch } = this.sampler.locate(step);
+    const { sampleIds } = this.sampler.rankBatch(epoch, stepInEpoch);
+    for (let start = 0; start < sampleIds.length; start += this.microBatch) {
+      await this.runBatch(this.train, sampleIds.subarray(start, start + this.microBatch), step, true);
+    }
+    return { type: 'computed', computeMs: performance.now() - started, samples: sampleIds.length };
+  }
+
+  /** Turns the summed gradients into the mean over the global batch, clips, and steps the optimiser. */
+  apply(step: number): ComputeReply {
+    const started = performance.now();
+    const count = this.stats[STAT_COUNT]!;
+    const grads = this.grads.subarray(0, this.params.length);
+    if (count > 0) {
+      const scale = 1 / count;
+      for (let i = 0; i < grads.length; i++) grads[i]! *= scale;
+    }
+    const clip = this.config.optim.clipNorm;
+    const gradNorm = clip > 0 ? clipGradNorm(grads, clip) : Number.NaN;
+    const lr = this.schedule(step);
+    this.optimizer.step(this.params, grads, lr);
+    return { type: 'applied', optimizerMs: performance.now() - started, lr, gradNorm };
+  }
+
+  /** Sums loss and correct predictions over this rank's contiguous shard of the test set. */
+  async evaluate(): Promise<ComputeReply> {
+    this.test ??= loadMnist({ dir: this.config.data.path, split: 'test' });
+    const { start, end } = evalShard(this.test.count, this.init.worldSize, this.init.rank);
+    this.stats.fill(0);
+    for (let first = start; first < end; first += EVAL_BATCH) {
+      const last = Math.min(end, first + EVAL_BATCH);
+      const ids = Uint32Array.from({ length: last - first }, (_, i) => first + i);
+      await this.runBatch(this.test, ids, 0, false);
+    }
+    const reply: ComputeReply = {
+      type: 'evaluated',
+      lossSum: this.stats[STAT_LOSS_SUM]!,
+      correct: this.stats[STAT_CORRECT]!,
+      count: this.stats[STAT_COUNT]!,
+    };
+    this.stats.fill(0);
+    return reply;
+  }
+
+  snapshot(step: number): ComputeReply {
+    const state = this.optimizer.exportState();
+    const tensors: Record<string, Float32Array> = { parameters: this.params.slice() };
+    for (const [name, buffer] of Object.entries(state.buffers)) tensors[`optimizer.${name}`] = buffer;
+    return {
+      type: 'snapshot',
+      tensors,
+      state: { optimizer: state.name, optimizerStep: state.step },
+      epoch: this.sampler.locate(Math.min(step, this.totalSteps)).epoch,
+    };
+  }
+
+  loadState(tensors: Record<string, Float32Array>, state: Record<string, unknown>): ComputeReply {
+    const parameters = tensors['parameters'];
+    if (!parameters || parameters.length !== this.params.length) {
+      throw new Error(
+        `checkpoint has ${parameters?.length ?? 0} parameters, this model has ${this.params.length}; ` +
+          'resume with the same model config',
+      );
+    }
+    this.params.set(parameters);
+    const buffers: Record<string, Float32Array> = {};
+    for (const [name, buffer] of Object.entries(tensors)) {
+      if (name.startsWith('optimizer.')) buffers[name.slice('optimizer.'.length)] = buffer;
+    }
+    this.optimizer.importState({ name: String(state['optimizer']), step: Number(state['optimizerStep']), buffers });
+    return { type: 'done' };
+  }
+
+  export(): ComputeReply {
+    const bytes = mlpInferenceModel(mlpConfigOf(this.config), this.params);
+    return { type: 'exported', bytes };
+  }
+}
+
+const port = parentPort!;
+let worker: ComputeWorker | undefined;
+let lastStep = 0;
+
+async function handle(request: ComputeRequest): Promise<ComputeReply> {
+  if (request.type === 'setup') {
+    worker = new ComputeWorker(workerData as ComputeInit);
+    return worker.setup();
+  }
+  if (!worker) throw new Error(`'${request.type}' sent before 'setup'`);
+  switch (request.type) {
+    case 'initParameters':
+      return worker.initParameters();
+    case 'loadState':
+      return worker.loadState(request.tensors, request.state);
+    case 'compute':
+      lastStep = request.step;
+      return worker.compute(request.step);
+    case 'apply':
+      return worker.apply(request.step);
+    case 'evaluate':
+      return worker.evaluate();
+    case 'snapshot':
+      return worker.snapshot(lastStep + 1);
+    case 'export':
+      return worker.export();
+  }
+}
+
+port.on('message', (request: ComputeRequest) => {
+  handle(request).then(
+    (reply) => port.postMessage(reply),
+    (err: Error) => port.postMessage({ type: 'error', message: err.message, stack: err.stack } satisfies ComputeReply),
+  );
+});

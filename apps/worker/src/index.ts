@@ -1,0 +1,1 @@
+export { WorkerAbortedError, runWorker, type WorkerOptions } from './worker.js';

@@ -1,0 +1,292 @@
+import { availableParallelism, hostname } from 'node:os';
+import { checkpointName, decodeCheckpoint, encodeCheckpoint } from '@ringtrain/checkpoint';
+import { CollectiveError, RingEndpoint, type Ring } from '@ringtrain/collectives';
+import { perRankBatch, resolveRunConfig, type RunConfig } from '@ringtrain/config';
+import type { Logger } from '@ringtrain/logging';
+import { coordinatorPb } from '@ringtrain/proto';
+import { ComputeHost } from './compute-host.js';
+import { STAT_CORRECT, STAT_COUNT, STAT_LOSS_SUM, type ComputeLayout } from './compute-protocol.js';
+import { CoordinatorClient } from './coordinator-client.js';
+import { MetricsReporter } from './metrics-reporter.js';
+
+export interface WorkerOptions {
+  /** host:port of the coordinator. */
+  coordinator: string;
+  /** host:port for this worker's ring service; port 0 picks a free port. */
+  listen: string;
+  /** host:port that peers use to reach this worker; default: the bound listen address. */
+  advertise?: string;
+  device: string;
+  logger: Logger;
+}
+
+/** A worker stopped by the coordinator or by a failed peer. */
+export class WorkerAbortedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'WorkerAbortedError';
+  }
+}
+
+const UPLOAD_TIMEOUT_MS = 120_000;
+
+/**
+ * Runs one worker from join to finish: joins the coordinator, forms the ring,
+ * trains its shard and all-reduces gradients each step, and (on rank 0)
+ * uploads checkpoints and the final model. Resolves when the run is done.
+ */
+export async function runWorker(options: WorkerOptions): Promise<void> {
+  if (options.device !== 'cpu') {
+    throw new Error(`device '${options.device}' is not supported by this build; use --device cpu`);
+  }
+  const endpoint = await RingEndpoint.listen(options.listen);
+  const advertise = options.advertise ?? endpoint.address;
+  if (/^(0\.0\.0\.0|\[::\]|::):/.test(advertise)) {
+    await endpoint.close();
+    throw new Error(`listen address ${endpoint.address} is not reachable by peers; pass --advertise HOST:PORT`);
+  }
+  const client = new CoordinatorClient(options.coordinator);
+  let log = options.logger;
+  try {
+    log.info({ coordinator: options.coordinator, advertise }, 'joining');
+    const joined = await client.join(
+      { advertiseAddress: advertise, device: options.device, hostname: hostname(), pid: process.pid, cpuCount: availableParallelism() },
+      // The coordinator enforces its own join deadline; this one only guards against a coordinator that never replies.
+      30 * 60_000,
+    );
+    const config = resolveRunConfig(JSON.parse(joined.configJson));
+    log = options.logger.child({ runId: joined.runId, rank: joined.rank, worldSize: joined.worldSize });
+    log.info({ threads: joined.threads, peers: joined.peers.length }, 'joined the run');
+    const session = new WorkerSession(config, joined, client, endpoint, log);
+    await session.run();
+  } finally {
+    client.close();
+    await endpoint.close();
+  }
+}
+
+class WorkerSession {
+  private readonly rank: number;
+  private readonly worldSize: number;
+  private readonly compute: ComputeHost;
+  private ring: Ring | undefined;
+  private step = 0;
+  private abortReason: string | undefined;
+  private heartbeat: NodeJS.Timeout | undefined;
+  private readonly metrics: MetricsReporter;
+  private readonly uploads: Promise<unknown>[] = [];
+
+  constructor(
+    private readonly config: RunConfig,
+    private readonly joined: coordinatorPb.JoinResponse,
+    private readonly client: CoordinatorClient,
+    private readonly endpoint: RingEndpoint,
+    private readonly log: Logger,
+  ) {
+    this.rank = joined.rank;
+    this.worldSize = joined.worldSize;
+    perRankBatch(config, this.worldSize);
+    this.compute = new ComputeHost({ config, rank: this.rank, worldSize: this.worldSize, threads: joined.threads });
+    this.metrics = new MetricsReporter(client, log);
+  }
+
+  async run(): Promise<void> {
+    this.startHeartbeats();
+    try {
+      await this.train();
+    } catch (err) {
+      await this.reportFailure(err as Error);
+      throw err;
+    } finally {
+      clearInterval(this.heartbeat);
+      await this.ring?.close().catch(() => undefined);
+      await this.compute.terminate();
+    }
+  }
+
+  private startHeartbeats(): void {
+    const { heartbeatMs, heartbeatTimeoutMs } = this.config.cluster;
+    let lastOk = Date.now();
+    this.heartbeat = setInterval(() => {
+      this.client.heartbeat(this.step, this.joined.ringEpoch, heartbeatMs * 2).then(
+        (reply) => {
+          lastOk = Date.now();
+          if (reply.command === coordinatorPb.HeartbeatResponse_Command.ABORT) this.abort(`coordinator stopped the run: ${reply.reason}`);
+        },
+        (err: Error) => {
+          if (Date.now() - lastOk > heartbeatTimeoutMs) {
+            this.abort(`coordinator ${this.client.address} unreachable for ${Date.now() - lastOk} ms: ${err.message}`);
+          }
+        },
+      );
+    }, heartbeatMs);
+  }
+
+  /** Stops the run from outside the training loop: pending collectives reject at once. */
+  private abort(reason: string): void {
+    if (this.abortReason) return;
+    this.abortReason = reason;
+    this.log.error({ step: this.step }, `aborting: ${reason}`);
+    void this.ring?.close();
+    void this.compute.terminate();
+  }
+
+  private checkAborted(): void {
+    if (this.abortReason) throw new WorkerAbortedError(this.abortReason);
+  }
+
+  private async reportFailure(err: Error): Promise<void> {
+    if (this.abortReason?.startsWith('coordinator')) return;
+    const suspect = err instanceof CollectiveError ? err.peerRank : -1;
+    this.log.error({ step: this.step, suspectRank: suspect, err: err.message }, 'step failed');
+    await this.client
+      .reportFailure(this.step, this.joined.ringEpoch, err.message, suspect ?? -1)
+      .catch((e: Error) => this.log.warn({ err: e.message }, 'could not report the failure to the coordinator'));
+  }
+
+  private async train(): Promise<void> {
+    const { config, log } = this;
+    const layout = await this.compute.call({ type: 'setup' }, 'setup');
+    const params = new Float32Array(layout.parameters);
+    const grads = new Float32Array(layout.gradients);
+    log.info(
+      { parameters: layout.parameterCount, stepsPerEpoch: layout.stepsPerEpoch, totalSteps: layout.totalSteps },
+      'model ready',
+    );
+    await this.restoreOrInit();
+    this.ring = await this.endpoint.connect({
+      rank: this.rank,
+      worldSize: this.worldSize,
+      peers: this.joined.peers.map((p) => p.address),
+      ringEpoch: this.joined.ringEpoch,
+      runId: this.joined.runId,
+      options: {
+        chunkBytes: config.cluster.chunkKiB * 1024,
+        minBandwidthBytesPerSec: config.cluster.minBandwidthMBps * 1e6,
+        slackMs: config.cluster.collectiveSlackMs,
+      },
+    });
+    // Every rank starts from rank 0's parameters, whatever it initialised or loaded.
+    await this.ring.broadcast(params, { step: this.step, root: 0 });
+    await this.loop(layout, params, grads);
+  }
+
+  private async restoreOrInit(): Promise<void> {
+    const name = this.joined.resumeCheckpoint;
+    if (!name) {
+      await this.compute.call({ type: 'initParameters' }, 'done');
+      return;
+    }
+    const bytes = await this.client.fetchArtifact(name, UPLOAD_TIMEOUT_MS);
+    const checkpoint = decodeCheckpoint(bytes, name);
+    await this.compute.call({ type: 'loadState', tensors: checkpoint.tensors, state: checkpoint.state }, 'done');
+    this.step = checkpoint.step;
+    this.log.info({ checkpoint: name, step: checkpoint.step }, 'resumed from checkpoint');
+  }
+
+  private async loop(layout: ComputeLayout, params: Float32Array, grads: Float32Array): Promise<void> {
+    const { config, log } = this;
+    const stats = grads.subarray(layout.parameterCount);
+    const { logEvery, evalEvery } = config.train;
+    const everySteps = config.checkpoint.everySteps;
+    let trainMs = 0;
+    let trainSamples = 0;
+    let windowMs = 0;
+    let windowSamples = 0;
+    let lastLoss = Number.NaN;
+    const started = this.step;
+    for (; this.step < layout.totalSteps; ) {
+      const step = this.step;
+      const t0 = performance.now();
+      const computed = await this.compute.call({ type: 'compute', step }, 'computed');
+      this.checkAborted();
+      const t1 = performance.now();
+      await this.ring!.allReduce(grads, { step });
+      const t2 = performance.now();
+      const applied = await this.compute.call({ type: 'apply', step }, 'applied');
+      this.checkAborted();
+      const stepMs = performance.now() - t0;
+      const count = stats[STAT_COUNT]!;
+      lastLoss = stats[STAT_LOSS_SUM]! / Math.max(1, count);
+      trainMs += stepMs;
+      trainSamples += count;
+      windowMs += stepMs;
+      windowSamples += count;
+      this.step = step + 1;
+      void computed;
+
+      const record: coordinatorPb.StepMetrics = {
+        step: this.step,
+        epoch: Math.floor(step / layout.stepsPerEpoch),
+        loss: lastLoss,
+        lr: applied.lr,
+        samplesPerSec: (windowSamples / windowMs) * 1000,
+        computeMs: t1 - t0,
+        allreduceMs: t2 - t1,
+        optimizerMs: applied.optimizerMs,
+      };
+      if (Number.isFinite(applied.gradNorm)) record.gradNorm = applied.gradNorm;
+      const isLast = this.step === layout.totalSteps;
+      if ((evalEvery > 0 && this.step % evalEvery === 0) || isLast) {
+        const evaluation = await this.evaluate(stats);
+        record.testAccuracy = evaluation.accuracy;
+        record.testLoss = evaluation.loss;
+      }
+      if (this.step % logEvery === 0 || isLast || record.testAccuracy !== undefined) {
+        if (this.rank === 0) {
+          this.metrics.push(record);
+          log.info({ progress: { ...record, totalSteps: layout.totalSteps } }, 'progress');
+        }
+        windowMs = 0;
+        windowSamples = 0;
+      }
+      if (this.rank === 0 && ((everySteps > 0 && this.step % everySteps === 0) || isLast)) {
+        await this.saveCheckpoint();
+      }
+    }
+    await this.metrics.flush();
+    let summary: Record<string, unknown> | undefined;
+    if (this.rank === 0) {
+      const exported = await this.compute.call({ type: 'export' }, 'exported');
+      await this.client.uploadArtifact('model.onnx', exported.bytes, UPLOAD_TIMEOUT_MS);
+      await Promise.all(this.uploads);
+      summary = {
+        steps: this.step,
+        epochs: this.step / layout.stepsPerEpoch,
+        samplesPerSec: trainMs > 0 ? (trainSamples / trainMs) * 1000 : 0,
+        trainLoss: lastLoss,
+        parameters: layout.parameterCount,
+        stepsThisRun: this.step - started,
+      };
+    }
+    await this.ring!.barrier({ step: this.step });
+    void params;
+    await this.client.finish(summary);
+    log.info({ steps: this.step }, 'worker finished');
+  }
+
+  /** Evaluates the test set across all ranks: each takes a disjoint shard, the sums are all-reduced. */
+  private async evaluate(stats: Float32Array): Promise<{ accuracy: number; loss: number }> {
+    const result = await this.compute.call({ type: 'evaluate' }, 'evaluated');
+    const sums = Float32Array.from([result.lossSum, result.correct, result.count]);
+    await this.ring!.allReduce(sums, { step: this.step });
+    void stats;
+    void STAT_CORRECT;
+    return { accuracy: sums[1]! / sums[2]!, loss: sums[0]! / sums[2]! };
+  }
+
+  private async saveCheckpoint(): Promise<void> {
+    const snapshot = await this.compute.call({ type: 'snapshot' }, 'snapshot');
+    const bytes = encodeCheckpoint({ step: this.step, epoch: snapshot.epoch, tensors: snapshot.tensors, state: snapshot.state });
+    const name = checkpointName(this.step);
+    this.uploads.push(
+      this.client.uploadArtifact(name, bytes, UPLOAD_TIMEOUT_MS).then(
+        () => this.log.info({ checkpoint: name, bytes: bytes.length }, 'checkpoint uploaded'),
+        (err: Error) => {
+          this.log.error({ checkpoint: name, err: err.message }, 'checkpoint upload failed');
+          throw err;
+        },
+      ),
+    );
+  }
+}
