@@ -184,6 +184,7 @@ export class Coordinator {
       lastHeartbeatMs: Date.now(),
       step: 0,
       finished: false,
+      parametersSha256: '',
     };
     this.members.push(member);
     this.pending.push({ member, callback });
@@ -329,11 +330,21 @@ export class Coordinator {
     const member = this.memberFor(request.runId, request.rank);
     if (!member || this.phase === 'failed') return;
     member.finished = true;
-    if (request.rank === 0 && request.summaryJson) {
-      this.trainingSummary = JSON.parse(request.summaryJson) as Record<string, unknown>;
-    }
-    this.options.logger.info({ rank: request.rank }, 'worker finished');
+    const reported = (request.summaryJson ? JSON.parse(request.summaryJson) : {}) as Record<string, unknown>;
+    member.parametersSha256 = String(reported['parametersSha256'] ?? '');
+    if (request.rank === 0) this.trainingSummary = reported;
+    this.options.logger.info({ rank: request.rank, parametersSha256: member.parametersSha256 }, 'worker finished');
     if (this.members.every((m) => m.finished) && this.phase === 'running') {
+      const reference = this.members[0]!.parametersSha256;
+      const drifted = this.members.filter((m) => m.parametersSha256 !== reference).map((m) => m.rank);
+      if (drifted.length > 0) {
+        this.fail(
+          `parameters differ between ranks at the end of training: rank 0 has SHA-256 ${reference.slice(0, 16)}..., ` +
+            `ranks ${drifted.join(', ')} have others; the all-reduce or optimiser is not deterministic`,
+          drifted[0],
+        );
+        return;
+      }
       this.phase = 'finishing';
       this.writeSummary().then(
         (summary) => {

@@ -9,6 +9,8 @@ export interface Member {
   lastHeartbeatMs: number;
   step: number;
   finished: boolean;
+  /** SHA-256 of the final parameters, reported at finish; all ranks must agree. */
+  parametersSha256: string;
 }
 
 /**

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { availableParallelism, hostname } from 'node:os';
 import { checkpointName, decodeCheckpoint, encodeCheckpoint } from '@ringtrain/checkpoint';
 import { CollectiveError, RingEndpoint, type Ring } from '@ringtrain/collectives';
@@ -245,12 +246,14 @@ class WorkerSession {
       }
     }
     await this.metrics.flush();
-    let summary: Record<string, unknown> | undefined;
+    const parametersSha256 = createHash('sha256').update(new Uint8Array(params.buffer, params.byteOffset, params.byteLength)).digest('hex');
+    let summary: Record<string, unknown> = { parametersSha256 };
     if (this.rank === 0) {
       const exported = await this.compute.call({ type: 'export' }, 'exported');
       await this.client.uploadArtifact('model.onnx', exported.bytes, UPLOAD_TIMEOUT_MS);
       await Promise.all(this.uploads);
       summary = {
+        ...summary,
         steps: this.step,
         epochs: this.step / layout.stepsPerEpoch,
         samplesPerSec: trainMs > 0 ? (trainSamples / trainMs) * 1000 : 0,
@@ -260,7 +263,6 @@ class WorkerSession {
       };
     }
     await this.ring!.barrier({ step: this.step });
-    void params;
     await this.client.finish(summary);
     log.info({ steps: this.step }, 'worker finished');
   }
