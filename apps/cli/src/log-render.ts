@@ -35,14 +35,16 @@ export function renderLogLine(line: string, source: string): string | undefined 
     return line.trim() === '' ? undefined : `[${source}] ${line}`;
   }
   if (record['msg'] === 'effective config') return undefined;
-  const who = record['rank'] === undefined ? String(record['role'] ?? source) : `rank ${String(record['rank'])}`;
+  const role = String(record['role'] ?? source);
+  const who = role === 'worker' && record['rank'] !== undefined ? `rank ${String(record['rank'])}` : role;
+  if (role !== 'worker' && record['rank'] !== undefined) record['rank='] = record['rank'];
   if (record['msg'] === 'progress' && typeof record['progress'] === 'object') {
     return formatProgress(record['progress'] as Record<string, number>);
   }
   const level = String(record['level'] ?? 'info');
   const extras = Object.entries(record)
     .filter(([key]) => !HIDDEN_KEYS.has(key))
-    .map(([key, value]) => `${key}=${formatValue(value)}`)
+    .map(([key, value]) => `${key.replace(/=$/, '')}=${formatValue(value)}`)
     .join(' ');
   const prefix = level === 'info' ? '' : `${level.toUpperCase()} `;
   return `${prefix}[${who}] ${String(record['msg'] ?? '')}${extras ? '  ' + extras : ''}`;

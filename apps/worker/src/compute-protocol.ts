@@ -12,6 +12,7 @@ export interface ComputeInit {
 export type ComputeRequest =
   | { type: 'setup' }
   | { type: 'initParameters' }
+  | { type: 'syncParameters'; direction: 'publish' | 'adopt' }
   | { type: 'loadState'; tensors: Record<string, Float32Array>; state: Record<string, unknown> }
   | { type: 'compute'; step: number }
   | { type: 'apply'; step: number }
@@ -22,7 +23,7 @@ export type ComputeRequest =
 /** Layout of the shared buffers, sent back by `setup`. */
 export interface ComputeLayout {
   parameterCount: number;
-  /** Parameter floats, shared by both threads. */
+  /** Shared copy of the parameters, exchanged with the compute thread by `syncParameters`. */
   parameters: SharedArrayBuffer;
   /** Gradient floats followed by the step statistics (STAT_* offsets). */
   gradients: SharedArrayBuffer;

@@ -55,7 +55,10 @@ class ComputeWorker {
   private readonly config: RunConfig;
   private readonly graph: TrainingGraph;
   private session!: ort.InferenceSession;
+  /** Parameters fed to the session. onnxruntime-node 1.30 rejects inputs over a SharedArrayBuffer ("Invalid argument"), so they live in a plain buffer. */
   private readonly params: Float32Array;
+  /** Shared copy of the parameters, updated on request, for the main thread's broadcast and digest. */
+  private readonly sharedParams: Float32Array;
   private readonly grads: Float32Array;
   private readonly stats: Float32Array;
   private readonly parameterTensors: Record<string, ort.Tensor>;
@@ -73,7 +76,8 @@ class ComputeWorker {
     const { config } = this;
     this.graph = mlpTrainingGraph(mlpConfigOf(config));
     const parameterCount = this.graph.parameters.reduce((n, p) => n + p.size, 0);
-    this.params = new Float32Array(new SharedArrayBuffer(parameterCount * 4));
+    this.params = new Float32Array(parameterCount);
+    this.sharedParams = new Float32Array(new SharedArrayBuffer(parameterCount * 4));
     this.grads = new Float32Array(new SharedArrayBuffer((parameterCount + STAT_WORDS) * 4));
     this.stats = this.grads.subarray(parameterCount);
     this.parameterTensors = {};
@@ -111,7 +115,7 @@ class ComputeWorker {
     return {
       type: 'setup',
       parameterCount: this.params.length,
-      parameters: this.params.buffer as SharedArrayBuffer,
+      parameters: this.sharedParams.buffer as SharedArrayBuffer,
       gradients: this.grads.buffer as SharedArrayBuffer,
       stepsPerEpoch: this.sampler.stepsPerEpoch,
       totalSteps: this.totalSteps,
@@ -121,6 +125,14 @@ class ComputeWorker {
 
   initParameters(): ComputeReply {
     this.params.set(initParameters(this.graph.parameters, this.config.seed));
+    this.sharedParams.set(this.params);
+    return { type: 'done' };
+  }
+
+  /** Copies the parameters into the shared buffer, or from it after a broadcast. */
+  syncParameters(direction: 'publish' | 'adopt'): ComputeReply {
+    if (direction === 'publish') this.sharedParams.set(this.params);
+    else this.params.set(this.sharedParams);
     return { type: 'done' };
   }
 
@@ -227,6 +239,7 @@ class ComputeWorker {
       );
     }
     this.params.set(parameters);
+    this.sharedParams.set(parameters);
     const buffers: Record<string, Float32Array> = {};
     for (const [name, buffer] of Object.entries(tensors)) {
       if (name.startsWith('optimizer.')) buffers[name.slice('optimizer.'.length)] = buffer;
@@ -254,6 +267,8 @@ async function handle(request: ComputeRequest): Promise<ComputeReply> {
   switch (request.type) {
     case 'initParameters':
       return worker.initParameters();
+    case 'syncParameters':
+      return worker.syncParameters(request.direction);
     case 'loadState':
       return worker.loadState(request.tensors, request.state);
     case 'compute':

@@ -79,7 +79,7 @@ export class CoordinatorClient {
           rank: this.rank,
           name,
           offset,
-          data: data.subarray(offset, end),
+          data: Buffer.from(data.buffer, data.byteOffset + offset, end - offset),
           last,
           totalBytes: data.length,
           sha256: last ? sha256 : '',

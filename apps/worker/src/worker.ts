@@ -6,7 +6,7 @@ import { perRankBatch, resolveRunConfig, type RunConfig } from '@ringtrain/confi
 import type { Logger } from '@ringtrain/logging';
 import { coordinatorPb } from '@ringtrain/proto';
 import { ComputeHost } from './compute-host.js';
-import { STAT_CORRECT, STAT_COUNT, STAT_LOSS_SUM, type ComputeLayout } from './compute-protocol.js';
+import { STAT_COUNT, STAT_LOSS_SUM, type ComputeLayout } from './compute-protocol.js';
 import { CoordinatorClient } from './coordinator-client.js';
 import { MetricsReporter } from './metrics-reporter.js';
 
@@ -30,6 +30,8 @@ export class WorkerAbortedError extends Error {
 }
 
 const UPLOAD_TIMEOUT_MS = 120_000;
+/** How long a failed worker waits for the coordinator to say why the run stopped. */
+const VERDICT_WAIT_MS = 3_000;
 
 /**
  * Runs one worker from join to finish: joins the coordinator, forms the ring,
@@ -97,6 +99,10 @@ class WorkerSession {
       await this.train();
     } catch (err) {
       await this.reportFailure(err as Error);
+      // A neighbour that failed first closes its streams too, so the local error may blame the
+      // wrong rank; the coordinator's verdict comes from the first report of the run.
+      const verdict = await this.awaitVerdict();
+      if (verdict) throw new WorkerAbortedError(`run stopped: ${verdict} (this rank saw: ${(err as Error).message})`);
       throw err;
     } finally {
       clearInterval(this.heartbeat);
@@ -132,6 +138,20 @@ class WorkerSession {
     void this.compute.terminate();
   }
 
+  /** Polls the coordinator briefly for the reason the run stopped. */
+  private async awaitVerdict(): Promise<string | undefined> {
+    if (this.abortReason?.startsWith('coordinator stopped the run: ')) {
+      return this.abortReason.slice('coordinator stopped the run: '.length);
+    }
+    const until = Date.now() + VERDICT_WAIT_MS;
+    while (Date.now() < until) {
+      const reply = await this.client.heartbeat(this.step, this.joined.ringEpoch, 1000).catch(() => undefined);
+      if (reply?.command === coordinatorPb.HeartbeatResponse_Command.ABORT) return reply.reason;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    return undefined;
+  }
+
   private checkAborted(): void {
     if (this.abortReason) throw new WorkerAbortedError(this.abortReason);
   }
@@ -163,12 +183,13 @@ class WorkerSession {
       runId: this.joined.runId,
       options: {
         chunkBytes: config.cluster.chunkKiB * 1024,
-        minBandwidthBytesPerSec: config.cluster.minBandwidthMBps * 1e6,
-        slackMs: config.cluster.collectiveSlackMs,
+        minBandwidthBytesPerSecond: config.cluster.minBandwidthMBps * 1e6,
+        deadlineSlackMs: config.cluster.collectiveSlackMs,
       },
     });
     // Every rank starts from rank 0's parameters, whatever it initialised or loaded.
     await this.ring.broadcast(params, { step: this.step, root: 0 });
+    await this.compute.call({ type: 'syncParameters', direction: 'adopt' }, 'done');
     await this.loop(layout, params, grads);
   }
 
@@ -199,7 +220,7 @@ class WorkerSession {
     for (; this.step < layout.totalSteps; ) {
       const step = this.step;
       const t0 = performance.now();
-      const computed = await this.compute.call({ type: 'compute', step }, 'computed');
+      await this.compute.call({ type: 'compute', step }, 'computed');
       this.checkAborted();
       const t1 = performance.now();
       await this.ring!.allReduce(grads, { step });
@@ -214,7 +235,6 @@ class WorkerSession {
       windowMs += stepMs;
       windowSamples += count;
       this.step = step + 1;
-      void computed;
 
       const record: coordinatorPb.StepMetrics = {
         step: this.step,
@@ -229,7 +249,7 @@ class WorkerSession {
       if (Number.isFinite(applied.gradNorm)) record.gradNorm = applied.gradNorm;
       const isLast = this.step === layout.totalSteps;
       if ((evalEvery > 0 && this.step % evalEvery === 0) || isLast) {
-        const evaluation = await this.evaluate(stats);
+        const evaluation = await this.evaluate();
         record.testAccuracy = evaluation.accuracy;
         record.testLoss = evaluation.loss;
       }
@@ -246,6 +266,7 @@ class WorkerSession {
       }
     }
     await this.metrics.flush();
+    await this.compute.call({ type: 'syncParameters', direction: 'publish' }, 'done');
     const parametersSha256 = createHash('sha256').update(new Uint8Array(params.buffer, params.byteOffset, params.byteLength)).digest('hex');
     let summary: Record<string, unknown> = { parametersSha256 };
     if (this.rank === 0) {
@@ -268,12 +289,10 @@ class WorkerSession {
   }
 
   /** Evaluates the test set across all ranks: each takes a disjoint shard, the sums are all-reduced. */
-  private async evaluate(stats: Float32Array): Promise<{ accuracy: number; loss: number }> {
+  private async evaluate(): Promise<{ accuracy: number; loss: number }> {
     const result = await this.compute.call({ type: 'evaluate' }, 'evaluated');
     const sums = Float32Array.from([result.lossSum, result.correct, result.count]);
     await this.ring!.allReduce(sums, { step: this.step });
-    void stats;
-    void STAT_CORRECT;
     return { accuracy: sums[1]! / sums[2]!, loss: sums[0]! / sums[2]! };
   }
 

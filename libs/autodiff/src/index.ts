@@ -1,1 +1,3 @@
-export {};
+export { buildGradients, type GradientRequest } from './gradients.js';
+export { GradientError, VjpContext } from './vjp-context.js';
+export { VJP_RULES, type VjpRule } from './vjp-rules.js';

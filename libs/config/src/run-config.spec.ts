@@ -64,6 +64,12 @@ describe('resolveRunConfig', () => {
     expect(() => resolveRunConfig({ train: { epochs: 1.5 } })).toThrow(/'train.epochs' must be an integer, got 1.5/);
   });
 
+  it('lets --set train.steps replace train.epochs', () => {
+    const config = resolveRunConfig({ train: { epochs: 3 } }, ['train.steps=50']);
+    expect(config.train.steps).toBe(50);
+    expect(config.train.epochs).toBeUndefined();
+  });
+
   it('does not modify its input', () => {
     const raw = { train: { epochs: 1 } };
     resolveRunConfig(raw, ['train.batchSize=64']);

@@ -138,6 +138,19 @@ export interface RunConfig {
   };
 }
 
+/** Keys of which a config sets at most one; an override of either removes the other. */
+const EXCLUSIVE_KEYS: Readonly<Record<string, string>> = { 'train.epochs': 'train.steps', 'train.steps': 'train.epochs' };
+
+function deletePath(target: Record<string, unknown>, path: string): void {
+  const parts = path.split('.');
+  let node: unknown = target;
+  for (const part of parts.slice(0, -1)) {
+    if (typeof node !== 'object' || node === null) return;
+    node = (node as Record<string, unknown>)[part];
+  }
+  if (typeof node === 'object' && node !== null) delete (node as Record<string, unknown>)[parts[parts.length - 1]!];
+}
+
 /** Checks the rules that span several keys. */
 function checkCrossFields(config: RunConfig): void {
   const { epochs, steps } = config.train;
@@ -167,6 +180,9 @@ export function resolveRunConfig(raw: unknown, overrides: readonly string[] = []
   for (const assignment of overrides) {
     const { path, value } = parseOverride(RUN_CONFIG_SCHEMA, assignment);
     setPath(base, path, value);
+    // train.epochs and train.steps are alternatives: overriding one replaces the other.
+    const alternative = EXCLUSIVE_KEYS[path];
+    if (alternative) deletePath(base, alternative);
   }
   const config = validate(RUN_CONFIG_SCHEMA, base) as unknown as RunConfig;
   checkCrossFields(config);

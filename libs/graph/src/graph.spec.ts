@@ -1,0 +1,182 @@
+import { describe, expect, it } from 'vitest';
+import { Graph } from './graph.js';
+import { ShapeError } from './shape.js';
+import { tensor } from './tensor.js';
+
+describe('Graph', () => {
+  it('should infer Gemm [batch, 784] x [800, 784]^T + [800]', () => {
+    const g = new Graph();
+    const x = g.input('input', 'float32', ['batch', 784]);
+    const w = g.input('w', 'float32', [800, 784]);
+    const b = g.input('b', 'float32', [800]);
+    const y = g.op('Gemm', [x, w, b], { transB: 1 });
+    expect(y.shape).toEqual(['batch', 800]);
+    expect(y.dtype).toBe('float32');
+    expect(y.producer?.attributes['transB']).toEqual({ type: 'int', value: 1 });
+  });
+
+  it('should give nodes and values unique names', () => {
+    const g = new Graph();
+    const x = g.input('x', 'float32', [2]);
+    const a = g.op('Relu', [x]);
+    const b = g.op('Relu', [a]);
+    expect(a.name).toBe('relu');
+    expect(b.name).toBe('relu_1');
+    expect(g.constant(tensor('float32', [], [1])).name).toBe('const');
+    expect(g.constant(tensor('float32', [], [1])).name).toBe('const_1');
+  });
+
+  it('EXPECTED FAILURE - MatMul [2, 3] x [4, 5]', () => {
+    const g = new Graph();
+    const a = g.input('a', 'float32', [2, 3]);
+    const b = g.input('b', 'float32', [4, 5]);
+    let error: unknown;
+    try {
+      g.op('MatMul', [a, b], {}, { name: 'proj' });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ShapeError);
+    const message = (error as Error).message;
+    expect(message).toContain("MatMul node 'proj'");
+    expect(message).toContain('[2, 3] x [4, 5]');
+    expect(message).toContain("'b' float32 [4, 5]");
+  });
+
+  it('EXPECTED FAILURE - unknown attribute lists the known ones', () => {
+    const g = new Graph();
+    const x = g.input('x', 'float32', [2, 3]);
+    expect(() => g.op('Softmax', [x], { axes: [1] })).toThrow(/no attribute 'axes'; it takes axis/);
+  });
+
+  it('EXPECTED FAILURE - float attribute given a string', () => {
+    const g = new Graph();
+    const a = g.input('a', 'float32', [2, 2]);
+    expect(() => g.op('Gemm', [a, a], { alpha: 'x' })).toThrow(/attribute 'alpha'.*expected a number/);
+  });
+
+  it('EXPECTED FAILURE - op without a schema and without outputTypes', () => {
+    const g = new Graph();
+    const x = g.input('x', 'float32', [2]);
+    expect(() => g.op('Foo', [x])).toThrow(/no shape inference for op 'Foo' \(node 'foo'\)/);
+  });
+
+  it('should accept an op without a schema when outputTypes are given', () => {
+    const g = new Graph();
+    const x = g.input('x', 'float32', [2]);
+    const y = g.op('Foo', [x], { k: { type: 'int', value: 2 } }, {
+      domain: 'com.example',
+      outputTypes: [{ dtype: 'float32', shape: [4] }],
+    });
+    expect(y.shape).toEqual([4]);
+  });
+
+  it('EXPECTED FAILURE - value from another graph', () => {
+    const other = new Graph('other').input('x', 'float32', [1]);
+    expect(() => new Graph().op('Relu', [other])).toThrow(/not in this graph/);
+  });
+
+  it('EXPECTED FAILURE - duplicate input name', () => {
+    const g = new Graph();
+    g.input('x', 'float32', [1]);
+    expect(() => g.input('x', 'float32', [1])).toThrow(/'x' is already used/);
+  });
+
+  it('should name an output through Identity', () => {
+    const g = new Graph();
+    const x = g.input('x', 'float32', [1]);
+    const out = g.output(g.op('Relu', [x]), 'y');
+    expect(out.name).toBe('y');
+    expect(out.producer?.opType).toBe('Identity');
+    expect(g.outputs).toEqual([out]);
+  });
+});
+
+describe('shape inference', () => {
+  const g = new Graph();
+  const x = g.input('x', 'float32', ['batch', 1, 28, 28]);
+  const m = g.input('m', 'float32', [2, 3, 4]);
+
+  it('should reshape [batch, 1, 28, 28] with [-1, 784] to [batch, 784]', () => {
+    expect(g.op('Reshape', [x, g.int64s([-1, 784])]).shape).toEqual(['batch', 784]);
+  });
+
+  it('should reshape with 0 copying a dimension', () => {
+    expect(g.op('Reshape', [m, g.int64s([0, -1])]).shape).toEqual([2, 12]);
+  });
+
+  it('should reshape with a shape from Shape', () => {
+    const y = g.op('Flatten', [x]);
+    expect(y.shape).toEqual(['batch', 784]);
+    expect(g.op('Reshape', [y, g.op('Shape', [x])]).shape).toEqual(['batch', 1, 28, 28]);
+  });
+
+  it('EXPECTED FAILURE - reshape [2, 3, 4] to [5, -1]', () => {
+    expect(() => g.op('Reshape', [m, g.int64s([5, -1])])).toThrow(/cannot reshape \[2, 3, 4\]/);
+  });
+
+  it('EXPECTED FAILURE - Reshape with a shape known only at run time', () => {
+    const shape = g.input('runtime_shape', 'int64', [2]);
+    expect(() => g.op('Reshape', [m, shape])).toThrow(/must be a constant or come from Shape/);
+  });
+
+  it('should infer reductions, ArgMax and Transpose', () => {
+    expect(g.op('ReduceSum', [m, g.int64s([1])], { keepdims: 0 }).shape).toEqual([2, 4]);
+    expect(g.op('ReduceSum', [m]).shape).toEqual([1, 1, 1]);
+    expect(g.op('ReduceMean', [m], { axes: [-1] }).shape).toEqual([2, 3, 1]);
+    const arg = g.op('ArgMax', [m], { axis: 2, keepdims: 0 });
+    expect([arg.dtype, arg.shape]).toEqual(['int64', [2, 3]]);
+    expect(g.op('Transpose', [m], { perm: [2, 0, 1] }).shape).toEqual([4, 2, 3]);
+    expect(g.op('Transpose', [m]).shape).toEqual([4, 3, 2]);
+  });
+
+  it('should infer batched MatMul [2, 3, 4] x [4, 5]', () => {
+    const w = g.input('w45', 'float32', [4, 5]);
+    expect(g.op('MatMul', [m, w]).shape).toEqual([2, 3, 5]);
+  });
+
+  it('should infer Concat, Split, Unsqueeze, Squeeze and Gather', () => {
+    expect(g.op('Concat', [m, m], { axis: 1 }).shape).toEqual([2, 6, 4]);
+    const parts = g.node('Split', [m, g.int64s([1, 3])], { axis: 2 }, { outputs: 2 });
+    expect(parts.map((p) => p.shape)).toEqual([[2, 3, 1], [2, 3, 3]]);
+    const u = g.op('Unsqueeze', [m, g.int64s([0, -1])]);
+    expect(u.shape).toEqual([1, 2, 3, 4, 1]);
+    expect(g.op('Squeeze', [u, g.int64s([0])]).shape).toEqual([2, 3, 4, 1]);
+    const idx = g.input('idx', 'int64', ['batch', 7]);
+    expect(g.op('Gather', [m, idx], { axis: 1 }).shape).toEqual([2, 'batch', 7, 4]);
+  });
+
+  it('should infer Slice with an open end', () => {
+    const y = g.op('Slice', [m, g.int64s([1]), g.int64s([2 ** 62]), g.int64s([2])]);
+    expect(y.shape).toEqual([2, 3, 3]);
+  });
+
+  it('should infer SoftmaxCrossEntropyLoss and Dropout outputs', () => {
+    const scores = g.input('scores', 'float32', ['batch', 10]);
+    const labels = g.input('labels', 'int64', ['batch']);
+    const [loss, logProb] = g.node('SoftmaxCrossEntropyLoss', [scores, labels], { reduction: 'sum' }, { outputs: 2 });
+    expect(loss!.shape).toEqual([]);
+    expect(logProb!.shape).toEqual(['batch', 10]);
+    const none = g.op('SoftmaxCrossEntropyLoss', [scores, labels], { reduction: 'none' });
+    expect(none.shape).toEqual(['batch']);
+    const [out, mask] = g.node('Dropout', [scores], {}, { outputs: 2 });
+    expect(out!.shape).toEqual(['batch', 10]);
+    expect(mask!.dtype).toBe('bool');
+  });
+
+  it('EXPECTED FAILURE - labels that do not match scores', () => {
+    const scores = g.input('s2', 'float32', [4, 10]);
+    const labels = g.input('l2', 'int64', [5]);
+    expect(() => g.op('SoftmaxCrossEntropyLoss', [scores, labels])).toThrow(/need labels of shape/);
+  });
+
+  it('EXPECTED FAILURE - Gemm inner dimensions', () => {
+    const a = g.input('ga', 'float32', [3, 4]);
+    expect(() => g.op('Gemm', [a, a])).toThrow(/Gemm node 'gemm.*inner dimensions differ: 4 against 3/);
+  });
+
+  it('EXPECTED FAILURE - Add of float32 and float64', () => {
+    const d = g.input('d', 'float64', [2, 3, 4]);
+    expect(() => g.op('Add', [m, d])).toThrow(/share one dtype/);
+  });
+});
