@@ -158,7 +158,7 @@ class WorkerSession {
 
   private async reportFailure(err: Error): Promise<void> {
     if (this.abortReason?.startsWith('coordinator')) return;
-    const suspect = err instanceof CollectiveError ? err.peerRank : -1;
+    const suspect = err instanceof CollectiveError ? (err.failedRank ?? err.peerRank ?? -1) : -1;
     this.log.error({ step: this.step, suspectRank: suspect, err: err.message }, 'step failed');
     await this.client
       .reportFailure(this.step, this.joined.ringEpoch, err.message, suspect ?? -1)

@@ -17,6 +17,13 @@ const header: ChunkHeader = {
 };
 const payload = new Float32Array([1.5, -2, 3.25, Number.MIN_VALUE, -0]);
 
+/** Decodes `bytes`, asserting that they are a valid message. */
+function decodeValid(bytes: Uint8Array) {
+  const decoded = decodeRingChunk(bytes);
+  if (!decoded.ok) throw new Error(`expected a valid RingChunk, got: ${decoded.reason}`);
+  return decoded;
+}
+
 /** Copies `bytes` into a fresh buffer at byte offset `offset`. */
 function placeAt(bytes: Uint8Array, offset: number): Uint8Array {
   const target = new Uint8Array(new ArrayBuffer(bytes.length + 8), offset, bytes.length);
@@ -54,8 +61,7 @@ describe('encodeRingChunk', () => {
     const source = payload.slice();
     const bytes = encodeRingChunk(header, source, { prefixBytes: 0, receiverMessageOffset: 0 });
     source.fill(9);
-    const decoded = decodeRingChunk(bytes);
-    expect(decoded.ok && decoded.payload).toEqual(payload);
+    expect(decodeValid(bytes).payload).toEqual(payload);
   });
 });
 
@@ -70,23 +76,22 @@ describe('decodeRingChunk', () => {
   });
 
   it('should read a zero-valued header with no fields present', () => {
-    const decoded = decodeRingChunk(new Uint8Array(0));
-    expect(decoded.ok && decoded.header.length).toBe(0);
-    expect(decoded.ok && decoded.payload.length).toBe(0);
+    const decoded = decodeValid(new Uint8Array(0));
+    expect(decoded.header.length).toBe(0);
+    expect(decoded.payload.length).toBe(0);
   });
 
   it('should copy a payload at an unaligned offset', () => {
     const bytes = encodeRingChunk(header, payload, { prefixBytes: 0, receiverMessageOffset: 0 });
-    const decoded = decodeRingChunk(placeAt(bytes, 1));
-    expect(decoded.ok && decoded.copied).toBe(true);
-    expect(decoded.ok && decoded.payload).toEqual(payload);
+    const decoded = decodeValid(placeAt(bytes, 1));
+    expect(decoded.copied).toBe(true);
+    expect(decoded.payload).toEqual(payload);
   });
 
   it('should skip unknown fields of every wire type', () => {
     const known = encodeRingChunk(header, payload, { prefixBytes: 0, receiverMessageOffset: 0 });
     const unknown = [0x58, 0x05, 0x61, ...new Array(8).fill(1), 0x6a, 0x02, 9, 9, 0x75, 1, 2, 3, 4]; // fields 11-14
-    const decoded = decodeRingChunk(new Uint8Array([...unknown, ...known]));
-    expect(decoded.ok && decoded.header).toEqual(header);
+    expect(decodeValid(new Uint8Array([...unknown, ...known])).header).toEqual(header);
   });
 
   const malformed: Array<[string, number[], string]> = [
@@ -101,7 +106,8 @@ describe('decodeRingChunk', () => {
     it(`EXPECTED FAILURE - should report ${name}`, () => {
       const decoded = decodeRingChunk(new Uint8Array(bytes));
       expect(decoded.ok).toBe(false);
-      expect(!decoded.ok && decoded.reason).toContain(reason);
+      if (decoded.ok) return;
+      expect(decoded.reason).toContain(reason);
     });
   }
 });

@@ -43,8 +43,8 @@ export const MAX_HEADER_BYTES = 96;
 const PAYLOAD_TAG = (15 << 3) | 2;
 
 if (endianness() !== 'LE') {
-  // NOTE: payloads are the raw bytes of a Float32Array, which are little-endian only on
-  // little-endian hosts; a big-endian port needs byte swapping in encode and decode.
+  // NOTE: payloads are the raw bytes of a Float32Array, which are little-endian only on a
+  // little-endian host. A big-endian port needs byte swapping in encode and decode.
   throw new Error(`@ringtrain/collectives requires a little-endian host, got ${endianness()}`);
 }
 
@@ -81,7 +81,7 @@ function writePaddedVarint(target: Uint8Array, position: number, value: number, 
   return position;
 }
 
-/** Where the encoded message will sit, so that the encoder can align the payload for the receiver. */
+/** Placement of the encoded message, used to align the payload for the receiver. */
 export interface ChunkEncoding {
   /** Bytes reserved in front of the message for the caller's framing (written by the caller). */
   prefixBytes: number;

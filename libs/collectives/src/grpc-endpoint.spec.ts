@@ -288,8 +288,8 @@ describe('RingEndpoint failures', () => {
     expect(left!.peerRank).toBe(1);
     expect(left!.code).toBe('PEER_UNAVAILABLE');
     expect(left!.message).toContain('right neighbour rank 1');
-    expect(right!.peerRank).toBe(1);
-    expect(right!.message).toContain('left neighbour rank 1');
+    expect(right!.failedRank).toBe(1);
+    expect(right!.message).toContain('rank 1');
     const later = await rejectionOf(ring.rings[0]!.allReduce(new Float32Array(1), { step: 1 }));
     expect(later.code).toBe('RING_FAILED');
     await ring.close();

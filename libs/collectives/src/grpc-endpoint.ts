@@ -5,7 +5,7 @@ import { type DecodedChunk, decodeRingChunk, encodeRingChunk, type ChunkHeader, 
 import { formRing, type RingConnectConfig } from './ring-connect.js';
 import { type LinkOffer, type LinkRejection, Rendezvous } from './rendezvous.js';
 import { MAX_CHUNK_BYTES, type RingOptions } from './ring-options.js';
-import type { RingTransport, RingTransportHandlers } from './ring-transport.js';
+import type { RingAbort, RingTransport, RingTransportHandlers } from './ring-transport.js';
 import type { Ring } from './ring.js';
 
 type RingStreamSummary = ringPb.RingStreamSummary;
@@ -16,6 +16,9 @@ export const RING_METADATA = Object.freeze({
   ringEpoch: 'ringtrain-ring-epoch',
   runId: 'ringtrain-run-id',
 });
+
+/** Trailer of an aborted stream naming the rank the aborting ring blamed. */
+const FAILED_RANK_TRAILER = 'ringtrain-failed-rank';
 
 /** Largest gRPC message of a ring stream: a chunk of `MAX_CHUNK_BYTES` plus its header. */
 const MAX_MESSAGE_BYTES = MAX_CHUNK_BYTES + MAX_HEADER_BYTES;
@@ -114,10 +117,10 @@ class GrpcIncoming implements LinkOffer {
     this.callback(null, summary);
   }
 
-  respondError(code: grpc.status, details: string): void {
+  respondError(code: grpc.status, details: string, metadata?: grpc.Metadata): void {
     if (this.responded) return;
     this.responded = true;
-    this.callback({ code, details });
+    this.callback({ code, details, ...(metadata ? { metadata } : {}) });
   }
 }
 
@@ -269,7 +272,7 @@ function openOutgoing(address: string, identity: { rank: number; ringEpoch: numb
 /** A ring's two gRPC streams: the server call from the left neighbour and the client call to the right. */
 class GrpcRingTransport implements RingTransport {
   private handlers: RingTransportHandlers | null = null;
-  private pendingFailure: { side: 'left' | 'right'; detail: string } | null = null;
+  private pendingFailure: { side: 'left' | 'right'; detail: string; failedRank: number | undefined } | null = null;
   private closed = false;
   private chunksReceived = 0;
 
@@ -289,7 +292,8 @@ class GrpcRingTransport implements RingTransport {
     outgoing.call.on('error', () => undefined); // reported through `finished`
     outgoing.finished.then((error) => {
       const detail = error ? `stream failed with ${grpc.status[error.code]}: ${error.details}` : 'ended the stream';
-      this.linkFailed('right', detail);
+      const failedRank = Number(error?.metadata?.get(FAILED_RANK_TRAILER)[0]);
+      this.linkFailed('right', detail, Number.isSafeInteger(failedRank) ? failedRank : undefined);
     });
   }
 
@@ -299,7 +303,8 @@ class GrpcRingTransport implements RingTransport {
       this.chunksReceived += 1;
       handlers.onChunk(chunk);
     });
-    if (this.pendingFailure !== null) handlers.onLinkFailure(this.pendingFailure.side, this.pendingFailure.detail);
+    const pending = this.pendingFailure;
+    if (pending !== null) handlers.onLinkFailure(pending.side, pending.detail, pending.failedRank);
   }
 
   send(header: ChunkHeader, payload: Float32Array): boolean {
@@ -316,13 +321,17 @@ class GrpcRingTransport implements RingTransport {
     this.incoming.call.resume();
   }
 
-  async close(abortReason?: string): Promise<void> {
+  async close(abort?: RingAbort): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     const { client, call, finished } = this.outgoing;
-    if (abortReason !== undefined) {
+    if (abort !== undefined) {
+      // NOTE: a client stream cannot carry a reason, so the right neighbour only gets a cancel.
+      // The left neighbour gets the reason and the blamed rank in the status.
       call.cancel();
-      this.incoming.respondError(grpc.status.ABORTED, `the receiving rank aborted its ring: ${abortReason}`);
+      const trailers = new grpc.Metadata();
+      if (abort.failedRank !== null) trailers.set(FAILED_RANK_TRAILER, String(abort.failedRank));
+      this.incoming.respondError(grpc.status.ABORTED, `the receiving rank aborted its ring: ${abort.message}`, trailers);
       client.close();
       return;
     }
@@ -335,10 +344,10 @@ class GrpcRingTransport implements RingTransport {
     client.close();
   }
 
-  private linkFailed(side: 'left' | 'right', detail: string): void {
+  private linkFailed(side: 'left' | 'right', detail: string, failedRank?: number): void {
     if (this.closed) return;
-    if (this.handlers === null) this.pendingFailure ??= { side, detail };
-    else this.handlers.onLinkFailure(side, detail);
+    if (this.handlers === null) this.pendingFailure ??= { side, detail, failedRank };
+    else this.handlers.onLinkFailure(side, detail, failedRank);
   }
 }
 

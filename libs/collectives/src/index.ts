@@ -2,7 +2,7 @@ export { CollectiveError, type CollectiveErrorCode } from './collective-error.js
 export { type ChunkHeader, type DecodedChunk, decodeRingChunk, encodeRingChunk, MAX_HEADER_BYTES } from './chunk-codec.js';
 export { RingLayout } from './ring-layout.js';
 export { DEFAULT_RING_OPTIONS, MAX_CHUNK_BYTES, type RingOptions } from './ring-options.js';
-export type { RingSide, RingTransport, RingTransportHandlers } from './ring-transport.js';
+export type { RingAbort, RingSide, RingTransport, RingTransportHandlers } from './ring-transport.js';
 export {
   type BroadcastCallOptions,
   type CollectiveCallOptions,

@@ -1,7 +1,7 @@
 import { type ChunkHeader, decodeRingChunk, encodeRingChunk } from './chunk-codec.js';
 import { positiveModulo } from './ring-layout.js';
 import type { RingOptions } from './ring-options.js';
-import type { RingTransport, RingTransportHandlers } from './ring-transport.js';
+import type { RingAbort, RingTransport, RingTransportHandlers } from './ring-transport.js';
 import { Ring } from './ring.js';
 
 /** One chunk sent over a `MemoryRingNetwork`. */
@@ -11,7 +11,7 @@ export interface MemoryMessage {
   header: ChunkHeader;
 }
 
-/** What `MemoryRingNetworkOptions.intercept` does with a message. */
+/** Action `MemoryRingNetworkOptions.intercept` takes on a message. */
 export type MemoryInterception = { header: ChunkHeader } | 'drop' | 'deliver';
 
 /** Settings of a `MemoryRingNetwork`. */
@@ -124,10 +124,10 @@ class MemoryTransport implements RingTransport {
     this.schedule();
   }
 
-  async close(abortReason?: string): Promise<void> {
+  async close(abort?: RingAbort): Promise<void> {
     if (this.closed) return;
-    if (abortReason !== undefined) {
-      this.closeNow(`aborted its ring: ${abortReason}`);
+    if (abort !== undefined) {
+      this.closeNow(`aborted its ring: ${abort.message}`, abort.failedRank ?? undefined);
       return;
     }
     this.closed = true;
@@ -137,12 +137,12 @@ class MemoryTransport implements RingTransport {
   }
 
   /** Fails both neighbours' links to this rank immediately. */
-  closeNow(detail: string): void {
+  closeNow(detail: string, failedRank?: number): void {
     if (this.closed) return;
     this.closed = true;
     const { left, right } = this.network.neighbours(this.rank);
-    right.failLink('left', detail);
-    left.failLink('right', detail);
+    right.failLink('left', detail, failedRank);
+    left.failLink('right', detail, failedRank);
   }
 
   enqueueIncoming(bytes: Buffer, sender: MemoryTransport): boolean {
@@ -156,10 +156,10 @@ class MemoryTransport implements RingTransport {
     this.schedule();
   }
 
-  failLink(side: 'left' | 'right', detail: string): void {
+  failLink(side: 'left' | 'right', detail: string, failedRank?: number): void {
     if (this.closed) return;
     setImmediate(() => {
-      if (!this.closed) this.handlers?.onLinkFailure(side, detail);
+      if (!this.closed) this.handlers?.onLinkFailure(side, detail, failedRank);
     });
   }
 

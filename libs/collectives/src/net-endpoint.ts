@@ -6,7 +6,7 @@ import { FrameReader, frameBytes } from './frame-reader.js';
 import { type LinkOffer, type LinkRejection, Rendezvous } from './rendezvous.js';
 import { formRing, type RingConnectConfig } from './ring-connect.js';
 import { MAX_CHUNK_BYTES, type RingOptions } from './ring-options.js';
-import type { RingTransport, RingTransportHandlers } from './ring-transport.js';
+import type { RingAbort, RingTransport, RingTransportHandlers } from './ring-transport.js';
 import type { Ring } from './ring.js';
 
 /** Largest data frame: a chunk of `MAX_CHUNK_BYTES` plus its header. */
@@ -26,7 +26,11 @@ interface Hello {
 }
 
 /** Frames from the receiver back to the sender: the handshake reply, then `abort` or `end`. */
-type ControlMessage = { ok: true } | { ok: false; reason: LinkRejection; message: string } | { abort: string } | { end: number };
+type ControlMessage =
+  | { ok: true }
+  | { ok: false; reason: LinkRejection; message: string }
+  | { abort: string; failedRank: number | null }
+  | { end: number };
 
 function controlFrame(message: ControlMessage): Buffer {
   return frameBytes(Buffer.from(JSON.stringify(message), 'utf8'));
@@ -76,7 +80,7 @@ interface NetOutgoing {
  * encoding as `RingEndpoint`, with each `RingChunk` message behind a 4-byte big-endian length
  * instead of inside gRPC. Exists to measure what gRPC costs; the API matches `RingEndpoint`.
  *
- * Handshake: the sender's first frame is JSON `{ rank, ringEpoch, runId }`; the receiver answers
+ * Handshake: the sender's first frame is JSON `{ rank, ringEpoch, runId }`; the receiver replies
  * `{ ok: true }` or `{ ok: false, reason, message }`. Later frames from the receiver are
  * `{ abort: reason }` when its ring fails and `{ end: chunks }` when it closes.
  */
@@ -236,7 +240,7 @@ export class NetRingEndpoint {
 /** A ring's two sockets: the one accepted from the left neighbour and the one opened to the right. */
 class NetRingTransport implements RingTransport {
   private handlers: RingTransportHandlers | null = null;
-  private pendingFailure: { side: 'left' | 'right'; detail: string } | null = null;
+  private pendingFailure: { side: 'left' | 'right'; detail: string; failedRank: number | undefined } | null = null;
   private closed = false;
   private chunksReceived = 0;
 
@@ -251,8 +255,8 @@ class NetRingTransport implements RingTransport {
     left.once('close', () => this.linkFailed('left', 'connection closed (process died, or its ring failed or closed)'));
     right.on('drain', () => this.handlers?.onDrain());
     right.once('close', () => this.linkFailed('right', 'connection closed (process died, or its ring failed or closed)'));
-    outgoing.setControlHandler((message) => {
-      if ('abort' in message) this.linkFailed('right', `aborted its ring: ${message.abort}`);
+    outgoing.setControlHandler((message: ControlMessage) => {
+      if ('abort' in message) this.linkFailed('right', `aborted its ring: ${message.abort}`, message.failedRank ?? undefined);
       else if ('end' in message) this.linkFailed('right', 'ended the stream');
     });
   }
@@ -265,7 +269,8 @@ class NetRingTransport implements RingTransport {
     };
     for (const frame of this.incoming.early.splice(0)) deliver(frame);
     this.incoming.onData = deliver;
-    if (this.pendingFailure !== null) handlers.onLinkFailure(this.pendingFailure.side, this.pendingFailure.detail);
+    const pending = this.pendingFailure;
+    if (pending !== null) handlers.onLinkFailure(pending.side, pending.detail, pending.failedRank);
   }
 
   send(header: ChunkHeader, payload: Float32Array): boolean {
@@ -283,13 +288,14 @@ class NetRingTransport implements RingTransport {
     this.incoming.socket.resume();
   }
 
-  async close(abortReason?: string): Promise<void> {
+  async close(abort?: RingAbort): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     const left = this.incoming.socket;
     const right = this.outgoing.socket;
-    if (abortReason !== undefined) {
-      left.end(controlFrame({ abort: abortReason }));
+    if (abort !== undefined) {
+      // As with gRPC, only the left neighbour receives the reason. The right one gets a closed socket.
+      left.end(controlFrame({ abort: abort.message, failedRank: abort.failedRank }));
       right.destroy();
       setTimeout(() => left.destroy(), this.options.closeTimeoutMs).unref();
       return;
@@ -306,10 +312,10 @@ class NetRingTransport implements RingTransport {
     left.destroy();
   }
 
-  private linkFailed(side: 'left' | 'right', detail: string): void {
+  private linkFailed(side: 'left' | 'right', detail: string, failedRank?: number): void {
     if (this.closed) return;
-    if (this.handlers === null) this.pendingFailure ??= { side, detail };
-    else this.handlers.onLinkFailure(side, detail);
+    if (this.handlers === null) this.pendingFailure ??= { side, detail, failedRank };
+    else this.handlers.onLinkFailure(side, detail, failedRank);
   }
 }
 
@@ -331,7 +337,7 @@ function parseControl(frame: Buffer): ControlMessage {
   try {
     return JSON.parse(frame.toString('utf8')) as ControlMessage;
   } catch {
-    return { abort: 'the receiver sent an invalid control frame' };
+    return { abort: 'the receiver sent an invalid control frame', failedRank: null };
   }
 }
 

@@ -1,4 +1,4 @@
-/** Why an incoming stream was turned away; transports map it to their status codes. */
+/** Reason an incoming stream was rejected; transports map it to their status codes. */
 export type LinkRejection = 'invalid-metadata' | 'stale-epoch' | 'wrong-run' | 'wrong-rank' | 'duplicate' | 'timeout' | 'closed';
 
 /** A stream from a would-be left neighbour, waiting to be accepted or rejected. */
@@ -28,7 +28,7 @@ interface Waiter<T> {
 
 /**
  * Matches streams from left neighbours with the `connect` call of their ring epoch. A worker
- * listens before it knows its rank, and its left neighbour may connect before it does, so streams
+ * listens before it has a rank, and its left neighbour may connect before it does, so streams
  * for an epoch not yet connected are parked for up to `parkTimeoutMs`.
  */
 export class Rendezvous<T extends LinkOffer> {

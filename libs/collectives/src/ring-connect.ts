@@ -5,7 +5,7 @@ import { resolveRingOptions, type RingOptions } from './ring-options.js';
 import type { RingTransport } from './ring-transport.js';
 import { Ring } from './ring.js';
 
-/** Where this rank sits in a ring epoch, as published by the coordinator. */
+/** Position of this rank in a ring epoch, as published by the coordinator. */
 export interface RingConnectConfig {
   rank: number;
   worldSize: number;
@@ -26,7 +26,7 @@ export interface OutgoingAttempt<O> {
   abort(): void;
 }
 
-/** What `formRing` needs from a transport. */
+/** Transport operations that `formRing` uses. */
 export interface RingLinkFactory<I extends LinkOffer, O> {
   rendezvous: Rendezvous<I>;
   openOutgoing(address: string, identity: { rank: number; ringEpoch: number; runId: string }): OutgoingAttempt<O>;

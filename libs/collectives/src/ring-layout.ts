@@ -2,9 +2,9 @@
  * Cut of a flat buffer into segments and chunks, computed identically on every rank.
  *
  * Segment `s` of `segmentCount` covers elements `[floor(s * L / n), floor((s + 1) * L / n))`, so
- * segment lengths differ by at most one. Each segment is cut into chunks of `chunkElements`; an
- * empty segment still has one empty chunk, so that every collective sends at least one message on
- * every link and each rank's completion depends on all ranks having started it.
+ * segment lengths differ by at most one. Each segment is cut into chunks of `chunkElements`. An
+ * empty segment still has one empty chunk, so every collective sends at least one message on every
+ * link, and no rank completes a collective before all ranks have started it.
  */
 export class RingLayout {
   /**

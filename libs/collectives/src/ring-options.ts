@@ -18,7 +18,7 @@ export interface RingOptions {
   deadlineSlackMs?: number;
   /**
    * Payload bytes of chunks for the next collective buffered while this rank is still in the
-   * current one; beyond this the transport stops reading from the left neighbour.
+   * current one. Beyond this the transport stops reading from the left neighbour.
    * @defaultValue 67_108_864 (64 MiB)
    */
   maxEarlyBytes?: number;

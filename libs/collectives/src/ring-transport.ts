@@ -1,6 +1,6 @@
 import type { ChunkHeader, DecodedChunk } from './chunk-codec.js';
 
-/** Which neighbour a link connects to: the left one sends to this rank, the right one receives. */
+/** Neighbour a link connects to: the left one sends to this rank, the right one receives from it. */
 export type RingSide = 'left' | 'right';
 
 /** Callbacks through which a transport reports to its ring. */
@@ -9,8 +9,11 @@ export interface RingTransportHandlers {
   onChunk(chunk: DecodedChunk): void;
   /** The link to the right neighbour accepts more data after `send` returned false. */
   onDrain(): void;
-  /** A link failed, was cancelled or was ended by the neighbour; `detail` says how. */
-  onLinkFailure(side: RingSide, detail: string): void;
+  /**
+   * A link failed, was cancelled or was ended by the neighbour. `detail` describes how, and
+   * `failedRank` is the rank the neighbour blamed when it aborted its ring, if it sent one.
+   */
+  onLinkFailure(side: RingSide, detail: string, failedRank?: number): void;
 }
 
 /**
@@ -30,8 +33,15 @@ export interface RingTransport {
   pauseReceive(): void;
   resumeReceive(): void;
   /**
-   * Ends both links. With `abortReason` the links are torn down at once and the neighbours see an
-   * error (carrying the reason where the transport can); without it, queued data is flushed first.
+   * Ends both links. With `abort` the links are torn down at once and the neighbours get an error,
+   * with the reason where the transport can carry it. Without it, queued data is flushed first.
    */
-  close(abortReason?: string): Promise<void>;
+  close(abort?: RingAbort): Promise<void>;
+}
+
+/** Reason a ring tears its links down. */
+export interface RingAbort {
+  message: string;
+  /** Rank blamed for the failure, passed on to the neighbours where the transport can. */
+  failedRank: number | null;
 }

@@ -248,8 +248,8 @@ describe('Ring failures', () => {
     expect(left.code).toBe('PEER_UNAVAILABLE');
     expect(left.peerRank).toBe(1);
     expect(left.message).toContain('right neighbour rank 1');
-    expect(right.peerRank).toBe(1);
-    expect(right.message).toContain('left neighbour rank 1');
+    expect(right.failedRank).toBe(1);
+    expect(right.message).toContain('rank 1');
     await rejectionOf(results[3]!);
   });
 

@@ -10,6 +10,14 @@ const Phase = ringPb.RingChunk_Phase;
 const FLOAT32 = ringPb.RingChunk_DType.FLOAT32;
 const EMPTY = new Float32Array(0);
 
+/**
+ * Time a failure of the left link waits for a failure of the right one, in ms. Neither transport
+ * can pass a reason rightward, so a failed left link does not show who is to blame (the
+ * left neighbour died, or it aborted because of another rank). The right link does carry one, so
+ * within this window a right-link failure, which blames the rank at fault, is reported instead.
+ */
+const LEFT_FAILURE_GRACE_MS = 200;
+
 /** Identity of one rank in one ring epoch. */
 export interface RingConfig {
   rank: number;
@@ -80,10 +88,12 @@ interface QueuedSend {
  *
  * Collectives are synchronization points: every rank must call the same collectives in the same
  * order, with buffers of equal length. Calls on one ring are queued and run one at a time, and the
- * caller must not read or write a buffer until its call settles. A chunk that does not match what
- * this rank expects, a neighbour's link failing, or a deadline expiring fails the ring: the active
- * and every later call reject with a `CollectiveError`, and the links are torn down so that the
- * neighbours fail too instead of waiting for their deadlines.
+ * caller must not read or write a buffer until its call settles.
+ *
+ * A chunk that does not match what this rank expects, a failed neighbour link or an expired
+ * deadline fails the ring. The active call and every later call then reject with a
+ * `CollectiveError`. The links are torn down, so the neighbours fail too instead of waiting for
+ * their deadlines.
  */
 export class Ring {
   readonly rank: number;
@@ -144,7 +154,7 @@ export class Ring {
     transport?.start({
       onChunk: (chunk) => this.handleChunk(chunk),
       onDrain: () => this.handleDrain(),
-      onLinkFailure: (side, detail) => this.handleLinkFailure(side, detail),
+      onLinkFailure: (side, detail, failedRank) => this.handleLinkFailure(side, detail, failedRank),
     });
   }
 
@@ -200,13 +210,14 @@ export class Ring {
    */
   close(): Promise<void> {
     if (this.closing !== null) return this.closing;
+    clearTimeout(this.leftFailureTimer);
     const active = this.active;
     this.active = null;
     if (active !== null) {
       clearTimeout(active.timer);
       active.reject(this.localError('RING_CLOSED', `${describe(active)} was interrupted by close()`));
     }
-    const abort = active !== null ? 'the ring was closed during a collective' : undefined;
+    const abort = active !== null ? { message: 'the ring was closed during a collective', failedRank: this.rank } : undefined;
     const closeTransport = this.failureError === null ? this.transport?.close(abort) : undefined;
     this.closing = Promise.resolve(closeTransport).catch(() => undefined);
     return this.closing;
@@ -563,23 +574,31 @@ export class Ring {
     );
   }
 
-  private handleLinkFailure(side: RingSide, detail: string): void {
+  private handleLinkFailure(side: RingSide, detail: string, failedRank?: number): void {
     if (this.failureError !== null || this.closing !== null) return;
     const peer = side === 'left' ? this.leftRank : this.rightRank;
     const during = this.active !== null ? ` during ${describe(this.active)}` : '';
-    this.fail(
-      new CollectiveError(
-        'PEER_UNAVAILABLE',
-        this.rank,
-        peer,
-        `rank ${this.rank} lost its ${side} neighbour rank ${peer}${during}: ${detail}`,
-      ),
+    const error = new CollectiveError(
+      'PEER_UNAVAILABLE',
+      this.rank,
+      peer,
+      `rank ${this.rank} lost its ${side} neighbour rank ${peer}${during}: ${detail}`,
+      { failedRank: failedRank ?? peer },
     );
+    if (side === 'right') {
+      clearTimeout(this.leftFailureTimer);
+      this.fail(error);
+    } else if (this.leftFailureTimer === undefined) {
+      this.leftFailureTimer = setTimeout(() => this.fail(error), LEFT_FAILURE_GRACE_MS);
+    }
   }
+
+  private leftFailureTimer: NodeJS.Timeout | undefined;
 
   private fail(error: CollectiveError): void {
     if (this.failureError !== null || this.closing !== null) return;
     this.failureError = error;
+    clearTimeout(this.leftFailureTimer);
     this.early = [];
     this.earlyBytes = 0;
     this.sendQueue = [];
@@ -590,7 +609,7 @@ export class Ring {
       clearTimeout(active.timer);
       active.reject(error);
     }
-    this.transport?.close(error.message).catch(() => undefined);
+    this.transport?.close({ message: error.message, failedRank: error.failedRank }).catch(() => undefined);
   }
 
   private unusableError(kind: CollectiveKind): CollectiveError | null {
@@ -604,7 +623,7 @@ export class Ring {
       this.rank,
       failure.peerRank,
       `${kind} called on ring epoch ${this.ringEpoch}, which failed earlier at rank ${this.rank}: ${failure.message}`,
-      { cause: failure },
+      { cause: failure, failedRank: failure.failedRank },
     );
   }
 

@@ -25,7 +25,7 @@ function reply(message) {
 }
 
 function describeError(error) {
-  return { type: 'error', code: error.code ?? null, peerRank: error.peerRank ?? null, message: String(error.message ?? error) };
+  return { type: 'error', code: error.code ?? null, peerRank: error.peerRank ?? null, failedRank: error.failedRank ?? null, message: String(error.message ?? error) };
 }
 
 async function handle(message) {

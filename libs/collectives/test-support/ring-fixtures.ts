@@ -14,7 +14,7 @@ export function randomBuffer(length: number, seed: number): Float32Array {
   return values;
 }
 
-/** One input buffer per rank. */
+/** Returns one deterministic input buffer per rank. */
 export function randomInputs(worldSize: number, length: number, seed = 1): Float32Array[] {
   return Array.from({ length: worldSize }, (_, rank) => randomBuffer(length, seed * 1000 + rank));
 }
@@ -108,7 +108,7 @@ export async function rejectionOf(promise: Promise<unknown>): Promise<Collective
   return result as CollectiveError;
 }
 
-/** Whether two arrays hold the same bytes (faster than a deep equality check on large arrays). */
+/** Checks whether two arrays contain the same bytes, faster than a deep equality on large arrays. */
 export function sameBits(actual: Float32Array, expected: Float32Array): boolean {
   return Buffer.from(actual.buffer, actual.byteOffset, actual.byteLength).equals(
     Buffer.from(expected.buffer, expected.byteOffset, expected.byteLength),
