@@ -36,10 +36,11 @@ function connect(address: string) {
   return client;
 }
 
-function join_(client: coordinatorPb.CoordinatorClient, advertise: string) {
+function joinRun(client: coordinatorPb.CoordinatorClient, advertise: string) {
   return new Promise<coordinatorPb.JoinResponse>((resolve, reject) =>
     client.join(
       { advertiseAddress: advertise, device: 'cpu', hostname: 'host-a', pid: 1, cpuCount: 4 },
+      new grpc.Metadata(),
       { deadline: new Date(Date.now() + 10_000) },
       (err, res) => (err ? reject(err) : resolve(res)),
     ),
@@ -60,7 +61,7 @@ describe('Coordinator', () => {
     const replies = await Promise.all(
       ['127.0.0.1:5001', '127.0.0.1:5002', '127.0.0.1:5003'].map(async (a, i) => {
         await new Promise((r) => setTimeout(r, i * 30));
-        return join_(connect(coordinator.address), a);
+        return joinRun(connect(coordinator.address), a);
       }),
     );
     expect(replies.map((r) => r.rank)).toEqual([0, 1, 2]);
@@ -79,7 +80,7 @@ describe('Coordinator', () => {
     const { coordinator } = await startCoordinator(2, ['cluster.heartbeatTimeoutMs=600']);
     const a = connect(coordinator.address);
     const b = connect(coordinator.address);
-    const [ra] = await Promise.all([join_(a, '127.0.0.1:6001'), join_(b, '127.0.0.1:6002')]);
+    const [ra] = await Promise.all([joinRun(a, '127.0.0.1:6001'), joinRun(b, '127.0.0.1:6002')]);
     const started = Date.now();
     const beat = setInterval(() => a.heartbeat({ runId: 'run-1', rank: ra.rank, ringEpoch: 1, step: 3 }, () => undefined), 100);
     try {
@@ -92,14 +93,14 @@ describe('Coordinator', () => {
 
   it('EXPECTED FAILURE - a worker past the world size is rejected', async () => {
     const { coordinator } = await startCoordinator(1);
-    await join_(connect(coordinator.address), '127.0.0.1:7001');
-    await expect(join_(connect(coordinator.address), '127.0.0.1:7002')).rejects.toThrow(/already has its 1 workers/);
+    await joinRun(connect(coordinator.address), '127.0.0.1:7001');
+    await expect(joinRun(connect(coordinator.address), '127.0.0.1:7002')).rejects.toThrow(/already has its 1 workers/);
   });
 
   it('stores an uploaded artifact after checking its digest', async () => {
     const { coordinator, runDir } = await startCoordinator(1);
     const client = connect(coordinator.address);
-    await join_(client, '127.0.0.1:7101');
+    await joinRun(client, '127.0.0.1:7101');
     const data = Buffer.from('model bytes');
     const digest = createHash('sha256').update(data).digest('hex');
     await upload(client, 'model.onnx', data, digest);
@@ -109,7 +110,7 @@ describe('Coordinator', () => {
   it('EXPECTED FAILURE - a corrupt upload is rejected and not stored', async () => {
     const { coordinator, runDir } = await startCoordinator(1);
     const client = connect(coordinator.address);
-    await join_(client, '127.0.0.1:7201');
+    await joinRun(client, '127.0.0.1:7201');
     await expect(upload(client, 'model.onnx', Buffer.from('abc'), '00'.repeat(32))).rejects.toThrow(/does not match/);
     expect(existsSync(join(runDir.path, 'model.onnx'))).toBe(false);
   });
@@ -117,7 +118,7 @@ describe('Coordinator', () => {
   it('EXPECTED FAILURE - an artifact path outside the run directory is rejected', async () => {
     const { coordinator } = await startCoordinator(1);
     const client = connect(coordinator.address);
-    await join_(client, '127.0.0.1:7301');
+    await joinRun(client, '127.0.0.1:7301');
     const data = Buffer.from('x');
     const digest = createHash('sha256').update(data).digest('hex');
     await expect(upload(client, '../escape.txt', data, digest)).rejects.toThrow(/inside the run directory/);
@@ -126,7 +127,7 @@ describe('Coordinator', () => {
   it('EXPECTED FAILURE - a reported ring failure names the suspect rank', async () => {
     const { coordinator } = await startCoordinator(2);
     const a = connect(coordinator.address);
-    await Promise.all([join_(a, '127.0.0.1:7401'), join_(connect(coordinator.address), '127.0.0.1:7402')]);
+    await Promise.all([joinRun(a, '127.0.0.1:7401'), joinRun(connect(coordinator.address), '127.0.0.1:7402')]);
     await new Promise((resolve) =>
       a.reportFailure({ runId: 'run-1', rank: 0, ringEpoch: 1, step: 4, message: 'neighbour rank 1 closed its stream', suspectRank: 1 }, resolve),
     );

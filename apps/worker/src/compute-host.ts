@@ -13,8 +13,9 @@ export class ComputeHost {
   private waiting: { resolve: (reply: ComputeReply) => void; reject: (err: Error) => void } | undefined;
   private exitError: Error | undefined;
 
-  constructor(init: ComputeInit) {
-    this.thread = new Worker(new URL('./compute-thread.js', import.meta.url), { workerData: init });
+  /** @param threadUrl - the compiled compute-thread module; tests that run from sources pass the built one */
+  constructor(init: ComputeInit, threadUrl = new URL('./compute-thread.js', import.meta.url)) {
+    this.thread = new Worker(threadUrl, { workerData: init });
     this.thread.on('message', (reply: ComputeReply) => {
       const waiting = this.waiting;
       this.waiting = undefined;
