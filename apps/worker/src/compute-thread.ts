@@ -16,7 +16,7 @@ import {
   type MnistData,
 } from '@ringtrain/data';
 import { initParameters, mlpInferenceModel, mlpTrainingGraph, type MlpConfig, type TrainingGraph } from '@ringtrain/models';
-import { clipGradNorm, createOptimizer, createSchedule, type LrSchedule, type Optimizer } from '@ringtrain/optim';
+import { createOptimizer, globalNorm, createSchedule, type LrSchedule, type Optimizer } from '@ringtrain/optim';
 import {
   STAT_CORRECT,
   STAT_COUNT,
@@ -136,8 +136,11 @@ class ComputeWorker {
     return { type: 'done' };
   }
 
-  /** Runs the training graph on `ids` and adds the gradients and statistics into the gradient buffer. */
-  private async runBatch(set: MnistData, ids: Uint32Array, step: number, training: boolean): Promise<void> {
+  /**
+   * Runs the training graph on `ids` and adds the statistics into the gradient buffer's tail; with
+   * `training`, writes (`first`) or adds the gradients into the gradient buffer.
+   */
+  private async runBatch(set: MnistData, ids: Uint32Array, step: number, training: boolean, first = false): Promise<void> {
     const n = ids.length;
     const { graph, buffers, config } = this;
     const features = config.model.inputSize;
@@ -166,6 +169,10 @@ class ComputeWorker {
     graph.outputs.gradients.forEach((name, i) => {
       const spec = graph.parameters[i]!;
       const grad = out[name]!.data as Float32Array;
+      if (first) {
+        this.grads.set(grad, spec.offset);
+        return;
+      }
       const target = this.grads.subarray(spec.offset, spec.offset + spec.size);
       for (let j = 0; j < grad.length; j++) target[j]! += grad[j]!;
     });
@@ -173,28 +180,39 @@ class ComputeWorker {
 
   async compute(step: number): Promise<ComputeReply> {
     const started = performance.now();
-    this.grads.fill(0);
     const { epoch, stepInEpoch } = this.sampler.locate(step);
     const { sampleIds } = this.sampler.rankBatch(epoch, stepInEpoch);
+    this.stats.fill(0);
+    // A rank without samples in a short last batch still joins the all-reduce, with zeros.
+    if (sampleIds.length === 0) this.grads.fill(0);
     for (let start = 0; start < sampleIds.length; start += this.microBatch) {
-      await this.runBatch(this.train, sampleIds.subarray(start, start + this.microBatch), step, true);
+      await this.runBatch(this.train, sampleIds.subarray(start, start + this.microBatch), step, true, start === 0);
     }
     return { type: 'computed', computeMs: performance.now() - started, samples: sampleIds.length };
   }
 
-  /** Turns the summed gradients into the mean over the global batch, clips, and steps the optimiser. */
+  /**
+   * Steps the optimiser with the mean gradient over the global batch: the summed gradients are
+   * scaled by 1 / global sample count (and the clipping coefficient) as the optimiser reads them.
+   */
   apply(step: number): ComputeReply {
     const started = performance.now();
     const count = this.stats[STAT_COUNT]!;
     const grads = this.grads.subarray(0, this.params.length);
-    if (count > 0) {
-      const scale = 1 / count;
-      for (let i = 0; i < grads.length; i++) grads[i]! *= scale;
-    }
+    let scale = count > 0 ? 1 / count : 0;
+    let gradNorm = Number.NaN;
     const clip = this.config.optim.clipNorm;
-    const gradNorm = clip > 0 ? clipGradNorm(grads, clip) : Number.NaN;
+    if (clip > 0) {
+      gradNorm = globalNorm(grads) * scale;
+      if (!Number.isFinite(gradNorm)) {
+        throw new Error(`gradient norm is ${gradNorm} at step ${step}: training diverged; lower optim.lr or set optim.clipNorm`);
+      }
+      // The coefficient of torch.nn.utils.clip_grad_norm_.
+      const coefficient = clip / (gradNorm + 1e-6);
+      if (coefficient < 1) scale *= coefficient;
+    }
     const lr = this.schedule(step);
-    this.optimizer.step(this.params, grads, lr);
+    this.optimizer.step(this.params, grads, lr, scale);
     return { type: 'applied', optimizerMs: performance.now() - started, lr, gradNorm };
   }
 

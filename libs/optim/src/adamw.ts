@@ -70,7 +70,7 @@ export class AdamW implements Optimizer {
     return this.steps;
   }
 
-  step(params: Float32Array, grads: Float32Array, lr: number = this.lr): void {
+  step(params: Float32Array, grads: Float32Array, lr: number = this.lr, gradScale = 1): void {
     checkStepBuffers('adamw', this.size, params, grads);
     const t = this.steps + 1;
     const { beta1, beta2, eps, expAvg, expAvgSq } = this;
@@ -81,7 +81,7 @@ export class AdamW implements Optimizer {
     for (const segment of this.segments) {
       const decayFactor = segment.decay ? 1 - lr * this.weightDecay : 1;
       for (let i = segment.start; i < segment.end; i++) {
-        const g = grads[i]!;
+        const g = Math.fround(grads[i]! * gradScale);
         const p = params[i]! * decayFactor;
         const mPrev = expAvg[i]!;
         const m = Math.fround(mPrev + oneMinusBeta1 * (g - mPrev));

@@ -63,19 +63,19 @@ export class Sgd implements Optimizer {
     return this.steps;
   }
 
-  step(params: Float32Array, grads: Float32Array, lr: number = this.lr): void {
+  step(params: Float32Array, grads: Float32Array, lr: number = this.lr, gradScale = 1): void {
     checkStepBuffers('sgd', this.size, params, grads);
     const { momentum, nesterov, buffer } = this;
     for (const segment of this.segments) {
       const wd = segment.decay ? this.weightDecay : 0;
       if (momentum === 0) {
         for (let i = segment.start; i < segment.end; i++) {
-          params[i] = params[i]! - lr * (grads[i]! + wd * params[i]!);
+          params[i] = params[i]! - lr * (Math.fround(grads[i]! * gradScale) + wd * params[i]!);
         }
         continue;
       }
       for (let i = segment.start; i < segment.end; i++) {
-        const d = grads[i]! + wd * params[i]!;
+        const d = Math.fround(grads[i]! * gradScale) + wd * params[i]!;
         // Round the buffer to float32 before using it, as PyTorch stores it in the parameter dtype.
         const buf = Math.fround(momentum * buffer[i]! + d);
         buffer[i] = buf;
