@@ -1,6 +1,6 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 
-/** A command-line mistake: the message says what was wrong and how to fix it. */
+/** An invalid command line; the message names the flag and the fix. */
 export class UsageError extends Error {
   constructor(message: string) {
     super(message);

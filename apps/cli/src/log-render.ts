@@ -8,7 +8,7 @@ function formatValue(value: unknown): string {
   return JSON.stringify(value);
 }
 
-/** One progress line: step, loss, throughput and where the step time went. */
+/** Formats one progress line: step, loss, throughput and where the step time went. */
 export function formatProgress(p: Record<string, number>): string {
   const total = p['totalSteps'] ?? 0;
   const width = String(total).length;

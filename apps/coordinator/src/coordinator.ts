@@ -29,7 +29,7 @@ export interface CoordinatorOptions {
   logger: Logger;
 }
 
-/** What the coordinator writes to summary.json. */
+/** Contents of summary.json. */
 export type RunSummary = Record<string, unknown>;
 
 /** A run that stopped because a worker failed; `rank` is the worker to blame, if known. */
@@ -51,7 +51,7 @@ interface PendingJoin {
 /**
  * The control plane of one run: assigns ranks, publishes the ring, watches
  * heartbeats, stores metrics and artifacts, and writes the run directory.
- * It never sees gradients.
+ * It never handles gradients.
  */
 export class Coordinator {
   readonly done: Promise<RunSummary>;

@@ -1,4 +1,4 @@
-/** One worker of the run, as the coordinator sees it. */
+/** One worker of the run, as the coordinator records it. */
 export interface Member {
   rank: number;
   address: string;

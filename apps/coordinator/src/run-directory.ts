@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { appendFileSync, existsSync, mkdirSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join, normalize, resolve, sep } from 'node:path';
 
-/** A run id such as `20261203-231502-a3f9`: sortable by start time, unique per launch. */
+/** Returns a run id such as `20261203-231502-a3f9`, sortable by start time and unique per launch. */
 export function newRunId(now = new Date()): string {
   const pad = (n: number) => String(n).padStart(2, '0');
   const date = `${now.getUTCFullYear()}${pad(now.getUTCMonth() + 1)}${pad(now.getUTCDate())}`;
@@ -46,7 +46,7 @@ export class RunDirectory {
     appendFileSync(join(this.path, 'metrics.jsonl'), records.map((r) => JSON.stringify(r)).join('\n') + '\n');
   }
 
-  /** The newest checkpoint, by step, or undefined when there is none. */
+  /** Returns the newest checkpoint by step, or undefined when there is none. */
   latestCheckpoint(): string | undefined {
     const dir = join(this.path, 'checkpoints');
     if (!existsSync(dir)) return undefined;

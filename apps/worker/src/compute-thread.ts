@@ -137,8 +137,8 @@ class ComputeWorker {
   }
 
   /**
-   * Runs the training graph on `ids` and adds the statistics into the gradient buffer's tail; with
-   * `training`, writes (`first`) or adds the gradients into the gradient buffer.
+   * Runs the training graph on `ids` and adds loss, hits and count into the statistics words.
+   * A training batch also writes its gradients into the gradient buffer, or adds them unless `first`.
    */
   private async runBatch(set: MnistData, ids: Uint32Array, step: number, training: boolean, first = false): Promise<void> {
     const n = ids.length;

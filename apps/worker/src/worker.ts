@@ -99,8 +99,8 @@ class WorkerSession {
       await this.train();
     } catch (err) {
       await this.reportFailure(err as Error);
-      // A neighbour that failed first closes its streams too, so the local error may blame the
-      // wrong rank; the coordinator's verdict comes from the first report of the run.
+      // A neighbour that failed first also closes its streams, so the local error may blame the
+      // wrong rank. The coordinator's verdict comes from the first failure report of the run.
       const verdict = await this.awaitVerdict();
       if (verdict) throw new WorkerAbortedError(`run stopped: ${verdict} (this rank saw: ${(err as Error).message})`);
       throw err;
