@@ -53,6 +53,14 @@ function printSummary(summary: Record<string, unknown>, runDir: string): void {
   }
   const sps = summary['samplesPerSec'];
   if (typeof sps === 'number') lines.push(`training throughput ${Math.round(sps).toLocaleString('en-US')} samples/s`);
+  const compute = summary['computeMs'];
+  const allreduce = summary['allreduceMs'];
+  if (typeof compute === 'number' && typeof allreduce === 'number') {
+    const ratio = Number(summary['allreduceComputeRatio'] ?? 0);
+    lines.push(`per step: compute ${compute.toFixed(1)} ms, all-reduce ${allreduce.toFixed(1)} ms (${ratio.toFixed(2)}x compute), optimizer ${Number(summary['optimizerMs']).toFixed(1)} ms`);
+  }
+  const rss = summary['peakRssBytes'];
+  if (typeof rss === 'number') lines.push(`peak memory of rank 0: ${(rss / 2 ** 20).toFixed(0)} MiB`);
   lines.push(`steps ${String(summary['steps'])}, wall time ${Number(summary['wallSeconds']).toFixed(1)} s`);
   lines.push(`run directory ${runDir}`);
   process.stdout.write(lines.join('\n') + '\n');

@@ -212,6 +212,7 @@ class WorkerSession {
     const { logEvery, evalEvery } = config.train;
     const everySteps = config.checkpoint.everySteps;
     let trainMs = 0;
+    const phaseMs = { compute: 0, allreduce: 0, optimizer: 0 };
     let trainSamples = 0;
     let windowMs = 0;
     let windowSamples = 0;
@@ -231,6 +232,9 @@ class WorkerSession {
       const count = stats[STAT_COUNT]!;
       lastLoss = stats[STAT_LOSS_SUM]! / Math.max(1, count);
       trainMs += stepMs;
+      phaseMs.compute += t1 - t0;
+      phaseMs.allreduce += t2 - t1;
+      phaseMs.optimizer += stepMs - (t2 - t0);
       trainSamples += count;
       windowMs += stepMs;
       windowSamples += count;
@@ -278,6 +282,13 @@ class WorkerSession {
         steps: this.step,
         epochs: this.step / layout.stepsPerEpoch,
         samplesPerSec: trainMs > 0 ? (trainSamples / trainMs) * 1000 : 0,
+        // Means over this run's steps; optimizerMs includes the message round trip to the compute thread.
+        computeMs: phaseMs.compute / Math.max(1, this.step - started),
+        allreduceMs: phaseMs.allreduce / Math.max(1, this.step - started),
+        optimizerMs: phaseMs.optimizer / Math.max(1, this.step - started),
+        allreduceComputeRatio: phaseMs.compute > 0 ? phaseMs.allreduce / phaseMs.compute : 0,
+        // Peak resident set of this worker process (rank 0), in bytes.
+        peakRssBytes: process.resourceUsage().maxRSS * 1024,
         trainLoss: lastLoss,
         parameters: layout.parameterCount,
         stepsThisRun: this.step - started,
