@@ -1,6 +1,10 @@
 // One raw grpc-js client stream with identity (raw bytes) serializers between two processes:
-// the ceiling the gRPC ring is compared with. Forked by ring-bench.mjs as 'sink' or 'source'.
+// the ceiling the gRPC ring is compared with. Forked by ring-bench.mjs with the role 'sink',
+// 'source' or 'peer' (sink and source in one process, as a rank of a 2-rank ring is), and
+// 'tuned' as the second argument to give the sink the HTTP/2 receive windows RingEndpoint uses.
 import * as grpc from '@grpc/grpc-js';
+
+import { raiseServerReceiveWindows } from '../dist/grpc-flow-control.js';
 
 const PATH = '/ringtrain.bench.Raw/Stream';
 const OPTIONS = {
@@ -9,9 +13,9 @@ const OPTIONS = {
   'grpc.enable_retries': 0,
 };
 const identity = (bytes) => bytes;
-const role = process.argv[2];
+const [role, tuning] = process.argv.slice(2);
 
-if (role === 'sink') {
+if (role === 'sink' || role === 'peer') {
   // Counts the bytes of each stream and returns the count as the response.
   const server = new grpc.Server(OPTIONS);
   const method = { path: PATH, requestStream: true, responseStream: false, requestSerialize: identity, requestDeserialize: identity, responseSerialize: identity, responseDeserialize: identity };
@@ -24,17 +28,23 @@ if (role === 'sink') {
   });
   server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (error, port) => {
     if (error) throw error;
+    if (tuning === 'tuned' && !raiseServerReceiveWindows(server)) throw new Error('could not raise the HTTP/2 receive windows');
     process.send({ type: 'listening', address: `127.0.0.1:${port}` });
   });
   process.on('message', (message) => {
-    if (message.type === 'close') server.forceShutdown();
+    if (message.type !== 'close') return;
+    server.forceShutdown();
     process.disconnect();
   });
-} else if (role === 'source') {
+}
+
+if (role === 'source' || role === 'peer') {
   // Sends `bytes` in `chunkBytes` messages on one stream, respecting backpressure, once to warm up
   // and then `iterations` times on the same channel, and reports the time of each until the sink's
   // response.
-  process.on('message', async ({ address, bytes, chunkBytes, iterations }) => {
+  process.on('message', async (message) => {
+    if (message.type !== 'start') return;
+    const { address, bytes, chunkBytes, iterations } = message;
     const client = new grpc.Client(address, grpc.credentials.createInsecure(), OPTIONS);
     const chunk = Buffer.alloc(chunkBytes, 1);
     const times = [];
@@ -46,7 +56,7 @@ if (role === 'sink') {
     }
     process.send({ type: 'done', times });
     client.close();
-    process.disconnect();
+    if (role === 'source') process.disconnect();
   });
 }
 

@@ -91,6 +91,8 @@ export interface ChunkEncoding {
    * fresh buffer, so gRPC uses 5.
    */
   receiverMessageOffset: number;
+  /** Returns an uninitialised buffer of exactly the requested bytes. @defaultValue Buffer.allocUnsafe */
+  allocate?: (bytes: number) => Buffer;
 }
 
 /**
@@ -119,7 +121,8 @@ export function encodeRingChunk(header: ChunkHeader, payload: Float32Array, enco
   const padding = (4 - ((encoding.receiverMessageOffset + headerBytes) % 4)) % 4;
 
   // Header fields, in field order.
-  const frame = Buffer.allocUnsafe(encoding.prefixBytes + headerBytes + padding + payloadBytes);
+  const frameBytes = encoding.prefixBytes + headerBytes + padding + payloadBytes;
+  const frame = encoding.allocate !== undefined ? encoding.allocate(frameBytes) : Buffer.allocUnsafe(frameBytes);
   let position = encoding.prefixBytes;
   for (const [field, value] of varintFields.slice(0, 3)) {
     frame[position++] = field << 3;

@@ -2,11 +2,13 @@ import * as grpc from '@grpc/grpc-js';
 import { ringPb } from '@ringtrain/proto';
 
 import { type DecodedChunk, decodeRingChunk, encodeRingChunk, type ChunkHeader, MAX_HEADER_BYTES } from './chunk-codec.js';
+import { raiseServerReceiveWindows } from './grpc-flow-control.js';
 import { formRing, type RingConnectConfig } from './ring-connect.js';
 import { type LinkOffer, type LinkRejection, Rendezvous } from './rendezvous.js';
 import { MAX_CHUNK_BYTES, type RingOptions } from './ring-options.js';
 import type { RingAbort, RingTransport, RingTransportHandlers } from './ring-transport.js';
 import type { Ring } from './ring.js';
+import { SEND_POOL_BYTES, SendBufferPool } from './send-buffer-pool.js';
 
 type RingStreamSummary = ringPb.RingStreamSummary;
 
@@ -177,6 +179,12 @@ export class RingEndpoint {
         error ? reject(new Error(`could not listen for ring traffic on ${address}: ${error.message}`, { cause: error })) : resolve(boundPort),
       );
     });
+    if (!raiseServerReceiveWindows(server)) {
+      options.logger?.warn(
+        { address },
+        'could not raise the HTTP/2 receive windows of the ring server (grpc-js internals changed); ring traffic will be slower',
+      );
+    }
     endpoint = new RingEndpoint(server, `${host}:${port}`, options);
     return endpoint;
   }
@@ -275,12 +283,15 @@ class GrpcRingTransport implements RingTransport {
   private pendingFailure: { side: 'left' | 'right'; detail: string; failedRank: number | undefined } | null = null;
   private closed = false;
   private chunksReceived = 0;
+  private readonly pool: SendBufferPool;
+  private readonly allocate = (bytes: number) => this.pool.take(bytes);
 
   constructor(
     private readonly incoming: GrpcIncoming,
     private readonly outgoing: GrpcOutgoing,
     private readonly options: Required<RingOptions>,
   ) {
+    this.pool = new SendBufferPool(options.chunkBytes + MAX_HEADER_BYTES, SEND_POOL_BYTES);
     const { call } = incoming;
     call.on('end', () => {
       incoming.respondOk({ chunks: this.chunksReceived });
@@ -309,8 +320,12 @@ class GrpcRingTransport implements RingTransport {
 
   send(header: ChunkHeader, payload: Float32Array): boolean {
     if (this.closed) return true;
-    const message = encodeRingChunk(header, payload, { prefixBytes: 0, receiverMessageOffset: GRPC_MESSAGE_OFFSET });
-    return this.outgoing.call.write(message);
+    const encoding = { prefixBytes: 0, receiverMessageOffset: GRPC_MESSAGE_OFFSET, allocate: this.allocate };
+    const message = encodeRingChunk(header, payload, encoding);
+    // NOTE: grpc-js 1.14 runs a write's callback only after copying the message into its own
+    // framed buffer, so the buffer is free for reuse then. Should a later version call back
+    // earlier, chunks would carry other chunks' bytes, which the bitwise all-reduce tests catch.
+    return this.outgoing.call.write(message, () => this.pool.release(message));
   }
 
   pauseReceive(): void {

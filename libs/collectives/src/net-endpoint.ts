@@ -8,6 +8,7 @@ import { formRing, type RingConnectConfig } from './ring-connect.js';
 import { MAX_CHUNK_BYTES, type RingOptions } from './ring-options.js';
 import type { RingAbort, RingTransport, RingTransportHandlers } from './ring-transport.js';
 import type { Ring } from './ring.js';
+import { SEND_POOL_BYTES, SendBufferPool } from './send-buffer-pool.js';
 
 /** Largest data frame: a chunk of `MAX_CHUNK_BYTES` plus its header. */
 const MAX_DATA_FRAME_BYTES = MAX_CHUNK_BYTES + MAX_HEADER_BYTES;
@@ -243,12 +244,15 @@ class NetRingTransport implements RingTransport {
   private pendingFailure: { side: 'left' | 'right'; detail: string; failedRank: number | undefined } | null = null;
   private closed = false;
   private chunksReceived = 0;
+  private readonly pool: SendBufferPool;
+  private readonly allocate = (bytes: number) => this.pool.take(bytes);
 
   constructor(
     private readonly incoming: NetIncoming,
     private readonly outgoing: NetOutgoing,
     private readonly options: Required<RingOptions>,
   ) {
+    this.pool = new SendBufferPool(4 + options.chunkBytes + MAX_HEADER_BYTES, SEND_POOL_BYTES);
     const left = incoming.socket;
     const right = outgoing.socket;
     left.once('end', () => this.linkFailed('left', 'closed its stream'));
@@ -275,9 +279,10 @@ class NetRingTransport implements RingTransport {
 
   send(header: ChunkHeader, payload: Float32Array): boolean {
     if (this.closed) return true;
-    const frame = encodeRingChunk(header, payload, { prefixBytes: 4, receiverMessageOffset: 0 });
+    const frame = encodeRingChunk(header, payload, { prefixBytes: 4, receiverMessageOffset: 0, allocate: this.allocate });
     frame.writeUInt32BE(frame.length - 4, 0);
-    return this.outgoing.socket.write(frame);
+    // The socket runs the callback once the frame is written to the kernel (or the write failed).
+    return this.outgoing.socket.write(frame, () => this.pool.release(frame));
   }
 
   pauseReceive(): void {

@@ -84,7 +84,7 @@ export const RUN_CONFIG_SCHEMA: ObjectField = {
       doc: 'cluster and transport',
       fields: {
         threadsPerWorker: { kind: 'number', integer: true, min: 0, default: 0, doc: 'onnxruntime intra-op threads per worker (0: cores / workers on this host)' },
-        chunkKiB: { kind: 'number', integer: true, min: 4, max: 3072, default: 256, doc: 'ring all-reduce chunk size in KiB' },
+        chunkKiB: { kind: 'number', integer: true, min: 4, max: 1024, default: 1024, doc: 'ring all-reduce chunk size in KiB (at most 1024, far below the 4 MiB gRPC message limit)' },
         minBandwidthMBps: { kind: 'number', min: 0, exclusiveMin: true, default: 20, doc: 'slowest acceptable ring bandwidth in MB/s; sets each collective deadline' },
         collectiveSlackMs: { kind: 'number', integer: true, min: 0, default: 5000, doc: 'slack added to each collective deadline, in ms' },
         heartbeatMs: { kind: 'number', integer: true, min: 100, default: 1000, doc: 'heartbeat interval in ms' },
