@@ -74,12 +74,21 @@ export class Sgd implements Optimizer {
         }
         continue;
       }
+      // Round the buffer to float32 before using it, as PyTorch stores it in the parameter dtype.
+      if (nesterov) {
+        for (let i = segment.start; i < segment.end; i++) {
+          const d = Math.fround(grads[i]! * gradScale) + wd * params[i]!;
+          const buf = Math.fround(momentum * buffer[i]! + d);
+          buffer[i] = buf;
+          params[i] = params[i]! - lr * (d + momentum * buf);
+        }
+        continue;
+      }
       for (let i = segment.start; i < segment.end; i++) {
         const d = Math.fround(grads[i]! * gradScale) + wd * params[i]!;
-        // Round the buffer to float32 before using it, as PyTorch stores it in the parameter dtype.
         const buf = Math.fround(momentum * buffer[i]! + d);
         buffer[i] = buf;
-        params[i] = params[i]! - lr * (nesterov ? d + momentum * buf : buf);
+        params[i] = params[i]! - lr * buf;
       }
     }
     this.steps++;
