@@ -121,6 +121,32 @@ describe('resume', () => {
   });
 });
 
+describe('resume safety', () => {
+  it('skips a corrupt newest checkpoint', async () => {
+    const base = { ...SMALL_RUN, train: { ...SMALL_RUN.train, steps: 4 }, checkpoint: { everySteps: 2 } };
+    const first = await launch(['--config', writeConfig('corrupt', base), '--workers', '1'], join(scratch, 'corrupt'));
+    const newest = join(first.runDir, 'checkpoints', 'step-00000004.ckpt');
+    const bytes = readFileSync(newest);
+    bytes[100]! ^= 0xff;
+    writeFileSync(newest, bytes);
+    const resumed = await launch(['--resume', first.runDir, '--workers', '1', '--set', 'train.steps=6'], join(scratch, 'corrupt'));
+    expect(resumed.output.join('\n')).toMatch(/skipping checkpoints\/step-00000004.ckpt: .*corrupt/);
+    expect(resumed.output.join('\n')).toMatch(/"checkpoint":"checkpoints\/step-00000002.ckpt","step":2/);
+    expect(readJson(join(resumed.runDir, 'summary.json'))['steps']).toBe(6);
+  });
+
+  it('EXPECTED FAILURE - another model size leaves the run resumable', async () => {
+    const base = { ...SMALL_RUN, train: { ...SMALL_RUN.train, steps: 2 }, checkpoint: { everySteps: 2 } };
+    const first = await launch(['--config', writeConfig('mismatch', base), '--workers', '1'], join(scratch, 'mismatch'));
+    const configBefore = readFileSync(join(first.runDir, 'config.json'), 'utf8');
+    const bad = startCli(['launch', '--resume', first.runDir, '--workers', '1', '--set', 'model.hidden=16', '--set', 'train.steps=4']);
+    const { code } = await bad.exited;
+    expect(code).toBe(2);
+    expect(bad.lines.join('\n')).toMatch(/holds 52650 parameters but the model config .* has 12730/);
+    expect(readFileSync(join(first.runDir, 'config.json'), 'utf8')).toBe(configBefore);
+  });
+});
+
 describe('failures', () => {
   it('EXPECTED FAILURE - a killed worker is named within 10 s', async () => {
     const config = writeConfig('kill', { ...SMALL_RUN, train: { ...SMALL_RUN.train, steps: 100000 }, cluster: { threadsPerWorker: 1, heartbeatTimeoutMs: 5000 } });
@@ -144,6 +170,29 @@ describe('failures', () => {
     for (const [i, exit] of survivorExits.entries()) {
       expect(exit.code, `survivor ${i}`).not.toBe(0);
       expect(survivors[i]!.lines.join('\n')).toMatch(/rank 1/);
+    }
+  }, 90_000);
+
+  it('EXPECTED FAILURE - a stalled worker stops everyone', async () => {
+    const config = writeConfig('stall', { ...SMALL_RUN, train: { ...SMALL_RUN.train, steps: 100000 }, cluster: { threadsPerWorker: 1, heartbeatTimeoutMs: 3000, collectiveSlackMs: 2000 } });
+    const coordinator = startCli(['coordinator', '--config', config, '--world-size', '2', '--listen', '127.0.0.1:0', '--runs-dir', join(scratch, 'stall')]);
+    const listening = JSON.parse(await coordinator.waitFor(/"event":"listening"/, 20_000)) as { address: string };
+    const workers = [0, 1].map(() => startCli(['worker', '--coordinator', listening.address]));
+    const ranks = await Promise.all(workers.map(async (w) => (JSON.parse(await w.waitFor(/"joined the run"/, 30_000)) as { rank: number }).rank));
+    await workers[ranks.indexOf(0)]!.waitFor(/"msg":"progress"/, 30_000);
+    const stalled = workers[ranks.indexOf(1)]!;
+    const healthy = workers[ranks.indexOf(0)]!;
+    const stoppedAt = Date.now();
+    stalled.child.kill('SIGSTOP');
+    try {
+      const [coordinatorExit, healthyExit] = await Promise.all([coordinator.exited, healthy.exited]);
+      expect(coordinatorExit.code).toBe(1);
+      expect(healthyExit.code).not.toBe(0);
+      expect(Date.now() - stoppedAt).toBeLessThan(15_000);
+      expect(coordinator.lines.join('\n')).toMatch(/run failed: .*rank 1/);
+    } finally {
+      stalled.child.kill('SIGKILL');
+      stalled.child.kill('SIGCONT');
     }
   }, 90_000);
 

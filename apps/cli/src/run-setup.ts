@@ -1,7 +1,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
+import { CheckpointError, decodeCheckpoint, type Checkpoint } from '@ringtrain/checkpoint';
 import { readRunConfig, resolveRunConfig, type RunConfig } from '@ringtrain/config';
-import { RunDirectory, newRunId, verifyCheckpoint } from '@ringtrain/coordinator';
+import { RunDirectory, newRunId } from '@ringtrain/coordinator';
+import { mlpParameters, parameterCount } from '@ringtrain/models';
 import { UsageError } from './args.js';
 
 /** The config, run directory and resume point of a run about to start. */
@@ -11,6 +13,8 @@ export interface RunSetup {
   runDir: RunDirectory;
   resumeCheckpoint?: string;
   resumeStep?: number;
+  /** Problems met on the way that did not stop the run, such as a skipped corrupt checkpoint. */
+  warnings: string[];
 }
 
 /**
@@ -19,25 +23,66 @@ export interface RunSetup {
  * (unless `--config` is given) and its newest checkpoint.
  */
 export function prepareRun(options: { config?: string; resume?: string; runsDir: string; overrides: string[] }): RunSetup {
-  if (options.resume) {
-    const dir = resolve(options.resume);
-    const saved = join(dir, 'config.json');
-    if (!existsSync(saved)) {
-      throw new UsageError(`--resume ${options.resume}: no config.json there; pass the folder of an earlier run (runs/<run-id>)`);
-    }
-    const config = options.config
-      ? readRunConfig(options.config, options.overrides)
-      : resolveRunConfig(JSON.parse(readFileSync(saved, 'utf8')), options.overrides);
-    const runDir = new RunDirectory(dir);
-    const checkpoint = runDir.latestCheckpoint();
-    if (!checkpoint) {
-      throw new UsageError(`--resume ${options.resume}: no checkpoint in ${join(dir, 'checkpoints')}; the run cannot be resumed`);
-    }
-    const { step } = verifyCheckpoint(runDir, checkpoint);
-    return { config, runId: basename(dir), runDir, resumeCheckpoint: checkpoint, resumeStep: step };
-  }
+  if (options.resume) return prepareResume(options.resume, options.config, options.overrides);
   if (!options.config) throw new UsageError('missing --config FILE (or --resume RUN_DIR)');
   const config = readRunConfig(options.config, options.overrides);
   const runId = newRunId();
-  return { config, runId, runDir: RunDirectory.create(options.runsDir, runId) };
+  return { config, runId, runDir: RunDirectory.create(options.runsDir, runId), warnings: [] };
+}
+
+function prepareResume(resume: string, configPath: string | undefined, overrides: string[]): RunSetup {
+  const dir = resolve(resume);
+  const saved = join(dir, 'config.json');
+  if (!existsSync(saved)) {
+    throw new UsageError(`--resume ${resume}: no config.json there; pass the folder of an earlier run (runs/<run-id>)`);
+  }
+  const config = configPath
+    ? readRunConfig(configPath, overrides)
+    : resolveRunConfig(JSON.parse(readFileSync(saved, 'utf8')), overrides);
+  const runDir = new RunDirectory(dir);
+  const warnings: string[] = [];
+  const found = newestValidCheckpoint(runDir, warnings);
+  if (!found) {
+    throw new UsageError(`--resume ${resume}: no valid checkpoint in ${join(dir, 'checkpoints')}; the run cannot be resumed`);
+  }
+  checkResumable(config, found.checkpoint, found.name);
+  return { config, runId: basename(dir), runDir, resumeCheckpoint: found.name, resumeStep: found.checkpoint.step, warnings };
+}
+
+/** The newest checkpoint that decodes; corrupt newer ones are skipped with a warning. */
+function newestValidCheckpoint(runDir: RunDirectory, warnings: string[]): { name: string; checkpoint: Checkpoint } | undefined {
+  for (const name of runDir.checkpoints().reverse()) {
+    try {
+      return { name, checkpoint: decodeCheckpoint(readFileSync(runDir.resolveArtifact(name)), name) };
+    } catch (err) {
+      if (!(err instanceof CheckpointError)) throw err;
+      warnings.push(`skipping ${name}: ${err.message}`);
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Checks that the resumed config fits the checkpoint (model size, optimiser, steps left) before
+ * anything in the run directory is written, so a bad `--set` leaves the run resumable.
+ */
+function checkResumable(config: RunConfig, checkpoint: Checkpoint, name: string): void {
+  const { inputSize, hidden, classes } = config.model;
+  const expected = parameterCount(mlpParameters({ inputSize, hidden, classes }));
+  const found = checkpoint.tensors['parameters']?.length ?? 0;
+  if (found !== expected) {
+    throw new UsageError(
+      `${name} holds ${found} parameters but the model config (inputSize ${inputSize}, hidden [${hidden.join(', ')}], ` +
+        `classes ${classes}) has ${expected}; resume with the run's model config`,
+    );
+  }
+  const optimizer = String(checkpoint.state['optimizer'] ?? '');
+  if (optimizer !== config.optim.name) {
+    throw new UsageError(`${name} holds ${optimizer} optimiser state but optim.name is ${config.optim.name}; resume with optim.name=${optimizer}`);
+  }
+  if (config.train.steps !== undefined && config.train.steps <= checkpoint.step) {
+    throw new UsageError(
+      `${name} is already at step ${checkpoint.step} and train.steps is ${config.train.steps}; raise train.steps to train further`,
+    );
+  }
 }

@@ -1,7 +1,6 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { decodeCheckpoint } from '@ringtrain/checkpoint';
 import type { RunConfig } from '@ringtrain/config';
 import { loadMnist } from '@ringtrain/data';
 import type { Logger } from '@ringtrain/logging';
@@ -16,6 +15,7 @@ type JoinResponse = coordinatorPb.JoinResponse;
 const ARTIFACT_CHUNK_BYTES = 1 << 20;
 const MONITOR_INTERVAL_MS = 250;
 const MAX_MESSAGE_BYTES = 8 << 20;
+const SHUTDOWN_GRACE_MS = 2_000;
 
 export interface CoordinatorOptions {
   config: RunConfig;
@@ -120,10 +120,20 @@ export class Coordinator {
   }
 
   /** Stops the service; safe to call more than once. */
-  async close(): Promise<void> {
+  /** Stops the service; calls still open after `graceMs` (a stalled worker's) are cancelled. */
+  async close(graceMs = SHUTDOWN_GRACE_MS): Promise<void> {
     clearInterval(this.monitor);
     clearTimeout(this.joinTimer);
-    await new Promise<void>((resolve) => this.server.tryShutdown(() => resolve()));
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.server.forceShutdown();
+        resolve();
+      }, graceMs);
+      this.server.tryShutdown(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
   }
 
   /** Stops the run with an error that names the rank to blame. */
@@ -401,11 +411,4 @@ function metricsRecord(m: coordinatorPb.StepMetrics): Record<string, unknown> {
   if (m.testAccuracy !== undefined) record['testAccuracy'] = m.testAccuracy;
   if (m.testLoss !== undefined) record['testLoss'] = m.testLoss;
   return record;
-}
-
-/** Reads and verifies the checkpoint a resumed run starts from; raises when it is corrupt. */
-export function verifyCheckpoint(runDir: RunDirectory, name: string): { step: number } {
-  const bytes = readFileSync(runDir.resolveArtifact(name));
-  const checkpoint = decodeCheckpoint(bytes, join(runDir.path, name));
-  return { step: checkpoint.step };
 }

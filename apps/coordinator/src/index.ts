@@ -1,3 +1,3 @@
-export { Coordinator, RunFailedError, verifyCheckpoint, type CoordinatorOptions, type RunSummary } from './coordinator.js';
+export { Coordinator, RunFailedError, type CoordinatorOptions, type RunSummary } from './coordinator.js';
 export { evaluateClassifier, type ClassifierEvaluation } from './evaluate-model.js';
 export { RunDirectory, newRunId, writeFileAtomic } from './run-directory.js';

@@ -46,13 +46,14 @@ export class RunDirectory {
     appendFileSync(join(this.path, 'metrics.jsonl'), records.map((r) => JSON.stringify(r)).join('\n') + '\n');
   }
 
-  /** Returns the newest checkpoint by step, or undefined when there is none. */
-  latestCheckpoint(): string | undefined {
+  /** Lists the checkpoint artifacts, oldest step first. */
+  checkpoints(): string[] {
     const dir = join(this.path, 'checkpoints');
-    if (!existsSync(dir)) return undefined;
-    const names = readdirSync(dir).filter((n) => /^step-\d+\.ckpt$/.test(n)).sort();
-    const last = names[names.length - 1];
-    return last === undefined ? undefined : `checkpoints/${last}`;
+    if (!existsSync(dir)) return [];
+    return readdirSync(dir)
+      .filter((n) => /^step-\d+\.ckpt$/.test(n))
+      .sort()
+      .map((n) => `checkpoints/${n}`);
   }
 }
 

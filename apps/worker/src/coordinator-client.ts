@@ -25,6 +25,8 @@ function unary<Req, Res>(
 /** A worker's connection to the coordinator: join, heartbeats, metrics and artifacts. */
 export class CoordinatorClient {
   private readonly client: coordinatorPb.CoordinatorClient;
+  /** Streaming calls in flight, cancelled by `cancelAll` when the worker aborts. */
+  private readonly active = new Set<grpc.Call>();
   runId = '';
   rank = -1;
 
@@ -68,9 +70,12 @@ export class CoordinatorClient {
   uploadArtifact(name: string, data: Uint8Array, timeoutMs: number): Promise<coordinatorPb.UploadResult> {
     const sha256 = createHash('sha256').update(data).digest('hex');
     return new Promise((resolve, reject) => {
-      const call = this.client.uploadArtifact({ deadline: deadline(timeoutMs) }, (err, res) =>
-        err ? reject(new Error(`upload of ${name} failed: ${err.message}`)) : resolve(res!),
-      );
+      const call = this.client.uploadArtifact({ deadline: deadline(timeoutMs) }, (err, res) => {
+        this.active.delete(call);
+        if (err) reject(new Error(`upload of ${name} failed: ${err.message}`));
+        else resolve(res!);
+      });
+      this.active.add(call);
       for (let offset = 0; ; offset += ARTIFACT_CHUNK_BYTES) {
         const end = Math.min(data.length, offset + ARTIFACT_CHUNK_BYTES);
         const last = end === data.length;
@@ -113,7 +118,14 @@ export class CoordinatorClient {
     });
   }
 
+  /** Cancels every streaming call in flight; their promises reject. */
+  cancelAll(): void {
+    for (const call of this.active) call.cancel();
+    this.active.clear();
+  }
+
   close(): void {
+    this.cancelAll();
     this.client.close();
   }
 }

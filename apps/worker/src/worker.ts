@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { availableParallelism, hostname } from 'node:os';
+import * as grpc from '@grpc/grpc-js';
 import { checkpointName, decodeCheckpoint, encodeCheckpoint } from '@ringtrain/checkpoint';
 import { CollectiveError, RingEndpoint, type Ring } from '@ringtrain/collectives';
 import { perRankBatch, resolveRunConfig, type RunConfig } from '@ringtrain/config';
@@ -30,6 +31,8 @@ export class WorkerAbortedError extends Error {
 }
 
 const UPLOAD_TIMEOUT_MS = 120_000;
+/** How long a worker keeps trying to reach a coordinator that is not up yet. */
+const COORDINATOR_WAIT_MS = 60_000;
 /** How long a failed worker waits for the coordinator to say why the run stopped. */
 const VERDICT_WAIT_MS = 3_000;
 
@@ -52,10 +55,10 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
   let log = options.logger;
   try {
     log.info({ coordinator: options.coordinator, advertise }, 'joining');
-    const joined = await client.join(
+    const joined = await joinWithRetry(
+      client,
       { advertiseAddress: advertise, device: options.device, hostname: hostname(), pid: process.pid, cpuCount: availableParallelism() },
-      // The coordinator enforces its own join deadline; this one only guards against a coordinator that never replies.
-      30 * 60_000,
+      log,
     );
     const config = resolveRunConfig(JSON.parse(joined.configJson));
     log = options.logger.child({ runId: joined.runId, rank: joined.rank, worldSize: joined.worldSize });
@@ -68,6 +71,38 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
   }
 }
 
+/**
+ * Joins the run, retrying while the coordinator is not reachable yet (a scheduler may start
+ * workers first) for up to `COORDINATOR_WAIT_MS`.
+ */
+async function joinWithRetry(
+  client: CoordinatorClient,
+  request: coordinatorPb.JoinRequest,
+  log: Logger,
+): Promise<coordinatorPb.JoinResponse> {
+  const started = Date.now();
+  for (let attempt = 1; ; attempt++) {
+    try {
+      // The coordinator enforces its own join deadline; this one only guards against one that never replies.
+      return await client.join(request, 30 * 60_000);
+    } catch (err) {
+      const code = (err as { code?: number }).code;
+      const waited = Date.now() - started;
+      if (code !== grpc.status.UNAVAILABLE || waited > COORDINATOR_WAIT_MS) {
+        if (code === grpc.status.UNAVAILABLE) {
+          throw new Error(
+            `coordinator at ${client.address} unreachable for ${Math.round(waited / 1000)} s: ${(err as Error).message}; ` +
+              'check --coordinator and that the coordinator is running',
+          );
+        }
+        throw err;
+      }
+      if (attempt === 1) log.warn({ coordinator: client.address }, 'coordinator not reachable yet; retrying every second');
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+  }
+}
+
 class WorkerSession {
   private readonly rank: number;
   private readonly worldSize: number;
@@ -77,7 +112,8 @@ class WorkerSession {
   private abortReason: string | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
   private readonly metrics: MetricsReporter;
-  private readonly uploads: Promise<unknown>[] = [];
+  /** Checkpoint uploads in flight; each resolves to its error, or undefined on success. */
+  private readonly uploads: Promise<Error | undefined>[] = [];
 
   constructor(
     private readonly config: RunConfig,
@@ -134,6 +170,7 @@ class WorkerSession {
     if (this.abortReason) return;
     this.abortReason = reason;
     this.log.error({ step: this.step }, `aborting: ${reason}`);
+    this.client.cancelAll();
     void this.ring?.close();
     void this.compute.terminate();
   }
@@ -231,6 +268,12 @@ class WorkerSession {
       const stepMs = performance.now() - t0;
       const count = stats[STAT_COUNT]!;
       lastLoss = stats[STAT_LOSS_SUM]! / Math.max(1, count);
+      // Every rank sees the same all-reduced loss, so all of them stop here together.
+      if (!Number.isFinite(lastLoss)) {
+        throw new Error(
+          `training diverged: loss is ${lastLoss} at step ${step} (lr ${applied.lr}); lower optim.lr or set optim.clipNorm`,
+        );
+      }
       trainMs += stepMs;
       phaseMs.compute += t1 - t0;
       phaseMs.allreduce += t2 - t1;
@@ -276,7 +319,8 @@ class WorkerSession {
     if (this.rank === 0) {
       const exported = await this.compute.call({ type: 'export' }, 'exported');
       await this.client.uploadArtifact('model.onnx', exported.bytes, UPLOAD_TIMEOUT_MS);
-      await Promise.all(this.uploads);
+      const failed = (await Promise.all(this.uploads)).find((e) => e !== undefined);
+      if (failed) throw failed;
       summary = {
         ...summary,
         steps: this.step,
@@ -311,12 +355,16 @@ class WorkerSession {
     const snapshot = await this.compute.call({ type: 'snapshot' }, 'snapshot');
     const bytes = encodeCheckpoint({ step: this.step, epoch: snapshot.epoch, tensors: snapshot.tensors, state: snapshot.state });
     const name = checkpointName(this.step);
+    // Uploads run beside training; a failure is kept and raised when the run ends, so it is never unhandled.
     this.uploads.push(
       this.client.uploadArtifact(name, bytes, UPLOAD_TIMEOUT_MS).then(
-        () => this.log.info({ checkpoint: name, bytes: bytes.length }, 'checkpoint uploaded'),
+        () => {
+          this.log.info({ checkpoint: name, bytes: bytes.length }, 'checkpoint uploaded');
+          return undefined;
+        },
         (err: Error) => {
           this.log.error({ checkpoint: name, err: err.message }, 'checkpoint upload failed');
-          throw err;
+          return err;
         },
       ),
     );

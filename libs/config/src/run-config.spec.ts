@@ -70,6 +70,30 @@ describe('resolveRunConfig', () => {
     expect(config.train.epochs).toBeUndefined();
   });
 
+  it('EXPECTED FAILURE - __proto__ is an unknown key', () => {
+    expect(() => resolveRunConfig(JSON.parse('{"train": {"epochs": 1}, "__proto__": {"seed": 3}}'))).toThrow(
+      /unknown config key '__proto__'/,
+    );
+  });
+
+  it('EXPECTED FAILURE - heartbeat timeout below two intervals', () => {
+    expect(() => resolveRunConfig({ train: { epochs: 1 }, cluster: { heartbeatMs: 1000, heartbeatTimeoutMs: 1500 } })).toThrow(
+      /cluster.heartbeatTimeoutMs 1500 must be at least twice cluster.heartbeatMs 1000/,
+    );
+  });
+
+  it('EXPECTED FAILURE - a beta of 1', () => {
+    expect(() => resolveRunConfig({ train: { epochs: 1 }, optim: { betas: [1, 0.99] } })).toThrow(/'optim.betas\[0\]' must be at most/);
+  });
+
+  it('EXPECTED FAILURE - cosine minLr above lr', () => {
+    expect(() => resolveRunConfig({ train: { epochs: 1 }, schedule: { name: 'cosine', minLr: 1 } })).toThrow(/schedule.minLr 1 is above optim.lr/);
+  });
+
+  it('EXPECTED FAILURE - --set of both epochs and steps', () => {
+    expect(() => resolveRunConfig({ train: { epochs: 1 } }, ['train.steps=5', 'train.epochs=2'])).toThrow(/both train.epochs and train.steps/);
+  });
+
   it('does not modify its input', () => {
     const raw = { train: { epochs: 1 } };
     resolveRunConfig(raw, ['train.batchSize=64']);

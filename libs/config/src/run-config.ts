@@ -14,7 +14,7 @@ export const RUN_CONFIG_SCHEMA: ObjectField = {
         kind: { kind: 'string', values: ['mlp'], default: 'mlp', doc: 'model family' },
         inputSize: { kind: 'number', integer: true, min: 1, default: 784, doc: 'features per sample (MLP)' },
         classes: { kind: 'number', integer: true, min: 2, default: 10, doc: 'output classes (MLP)' },
-        hidden: { kind: 'numbers', integer: true, min: 1, default: [800, 800], doc: 'hidden layer widths (MLP)' },
+        hidden: { kind: 'numbers', integer: true, min: 1, max: 65536, default: [800, 800], doc: 'hidden layer widths (MLP); [] gives softmax regression' },
         dropout: { kind: 'number', min: 0, max: 0.95, default: 0, doc: 'drop probability after each hidden layer' },
         inputDropout: { kind: 'number', min: 0, max: 0.95, default: 0, doc: 'drop probability of input features' },
       },
@@ -38,7 +38,7 @@ export const RUN_CONFIG_SCHEMA: ObjectField = {
       kind: 'object',
       doc: 'training loop',
       fields: {
-        batchSize: { kind: 'number', integer: true, min: 1, default: 128, doc: 'global batch size; each of N ranks takes batchSize / N' },
+        batchSize: { kind: 'number', integer: true, min: 1, max: 1048576, default: 128, doc: 'global batch size; each of N ranks takes batchSize / N' },
         epochs: { kind: 'number', integer: true, min: 1, doc: 'passes over the training set (set epochs or steps)' },
         steps: { kind: 'number', integer: true, min: 1, doc: 'optimiser steps (set epochs or steps)' },
         accumulate: { kind: 'number', integer: true, min: 1, default: 1, doc: 'micro-batches summed into each optimiser step' },
@@ -56,7 +56,7 @@ export const RUN_CONFIG_SCHEMA: ObjectField = {
         momentum: { kind: 'number', min: 0, max: 1, default: 0.9, doc: 'SGD momentum' },
         nesterov: { kind: 'boolean', default: false, doc: 'Nesterov momentum (SGD)' },
         weightDecay: { kind: 'number', min: 0, default: 0, doc: 'weight decay (decoupled for AdamW), on tensors of 2 or more dimensions' },
-        betas: { kind: 'numbers', length: 2, min: 0, default: [0.9, 0.999], doc: 'AdamW moment decay rates' },
+        betas: { kind: 'numbers', length: 2, min: 0, max: 0.999999, default: [0.9, 0.999], doc: 'AdamW moment decay rates' },
         eps: { kind: 'number', min: 0, exclusiveMin: true, default: 1e-8, doc: 'AdamW denominator term' },
         clipNorm: { kind: 'number', min: 0, default: 0, doc: 'clip the global gradient norm to this value (0: off)' },
       },
@@ -86,7 +86,7 @@ export const RUN_CONFIG_SCHEMA: ObjectField = {
         threadsPerWorker: { kind: 'number', integer: true, min: 0, default: 0, doc: 'onnxruntime intra-op threads per worker (0: cores / workers on this host)' },
         chunkKiB: { kind: 'number', integer: true, min: 4, max: 1024, default: 1024, doc: 'ring all-reduce chunk size in KiB (at most 1024, far below the 4 MiB gRPC message limit)' },
         minBandwidthMBps: { kind: 'number', min: 0, exclusiveMin: true, default: 20, doc: 'slowest acceptable ring bandwidth in MB/s; sets each collective deadline' },
-        collectiveSlackMs: { kind: 'number', integer: true, min: 0, default: 5000, doc: 'slack added to each collective deadline, in ms' },
+        collectiveSlackMs: { kind: 'number', integer: true, min: 500, default: 5000, doc: 'slack added to each collective deadline, in ms' },
         heartbeatMs: { kind: 'number', integer: true, min: 100, default: 1000, doc: 'heartbeat interval in ms' },
         heartbeatTimeoutMs: { kind: 'number', integer: true, min: 500, default: 5000, doc: 'a worker silent for this long is declared dead, in ms' },
         joinTimeoutMs: { kind: 'number', integer: true, min: 1000, default: 120000, doc: 'how long the coordinator waits for every worker to join, in ms' },
@@ -160,6 +160,20 @@ function checkCrossFields(config: RunConfig): void {
       `set exactly one of train.epochs and train.steps (got ${epochs === undefined ? 'neither' : 'both'})`,
     );
   }
+  const { heartbeatMs, heartbeatTimeoutMs } = config.cluster;
+  if (heartbeatTimeoutMs < 2 * heartbeatMs) {
+    throw new ConfigError(
+      'cluster.heartbeatTimeoutMs',
+      `cluster.heartbeatTimeoutMs ${heartbeatTimeoutMs} must be at least twice cluster.heartbeatMs ${heartbeatMs}, ` +
+        'or healthy workers are declared dead',
+    );
+  }
+  if (config.schedule.name === 'cosine' && config.schedule.minLr > config.optim.lr) {
+    throw new ConfigError(
+      'schedule.minLr',
+      `schedule.minLr ${config.schedule.minLr} is above optim.lr ${config.optim.lr}; the cosine schedule decays from optim.lr to schedule.minLr`,
+    );
+  }
   if (config.train.batchSize % config.train.accumulate !== 0) {
     throw new ConfigError(
       'train.accumulate',
@@ -176,6 +190,10 @@ export function resolveRunConfig(raw: unknown, overrides: readonly string[] = []
   const base = structuredClone(raw ?? {}) as Record<string, unknown>;
   if (typeof base !== 'object' || Array.isArray(base)) {
     throw new ConfigError('(root)', 'a run config must be a JSON object');
+  }
+  const paths = overrides.map((a) => a.slice(0, Math.max(0, a.indexOf('='))).trim());
+  if (paths.includes('train.epochs') && paths.includes('train.steps')) {
+    throw new ConfigError('train.steps', '--set gives both train.epochs and train.steps; set only one of them');
   }
   for (const assignment of overrides) {
     const { path, value } = parseOverride(RUN_CONFIG_SCHEMA, assignment);

@@ -35,6 +35,7 @@ export interface NumberListField {
   length?: number;
   integer?: boolean;
   min?: number;
+  max?: number;
 }
 
 export interface ObjectField {
@@ -110,7 +111,7 @@ function checkLeaf(field: Exclude<Field, ObjectField>, value: unknown, key: stri
         throw new ConfigError(key, `config key '${key}' must have ${field.length} numbers, got ${value.length}`);
       }
       value.forEach((item, i) =>
-        checkNumber({ kind: 'number', doc: '', integer: field.integer, min: field.min }, item, `${key}[${i}]`),
+        checkNumber({ kind: 'number', doc: '', integer: field.integer, min: field.min, max: field.max }, item, `${key}[${i}]`),
       );
       return [...value];
     }
@@ -128,7 +129,7 @@ export function validate(field: ObjectField, value: unknown, prefix = ''): Recor
   }
   const input = value as Record<string, unknown>;
   for (const name of Object.keys(input)) {
-    if (!(name in field.fields)) {
+    if (!Object.hasOwn(field.fields, name)) {
       const key = prefix ? `${prefix}.${name}` : name;
       const known = Object.keys(field.fields).join(', ');
       throw new ConfigError(key, `unknown config key '${key}'; known keys here: ${known}`);
@@ -154,7 +155,7 @@ export function fieldAt(root: ObjectField, path: string): Exclude<Field, ObjectF
   let node: Field = root;
   const parts = path.split('.');
   parts.forEach((part, i) => {
-    if (node.kind !== 'object' || !(part in node.fields)) {
+    if (node.kind !== 'object' || !Object.hasOwn(node.fields, part)) {
       const where = parts.slice(0, i + 1).join('.');
       throw new ConfigError(path, `unknown config key '${where}' in --set ${path}=...`);
     }
