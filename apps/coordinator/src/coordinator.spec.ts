@@ -77,7 +77,7 @@ describe('Coordinator', () => {
   });
 
   it('EXPECTED FAILURE - a silent worker is named', async () => {
-    const { coordinator } = await startCoordinator(2, ['cluster.heartbeatTimeoutMs=600']);
+    const { coordinator } = await startCoordinator(2, ['cluster.heartbeatMs=200', 'cluster.heartbeatTimeoutMs=600']);
     const a = connect(coordinator.address);
     const b = connect(coordinator.address);
     const [ra] = await Promise.all([joinRun(a, '127.0.0.1:6001'), joinRun(b, '127.0.0.1:6002')]);
