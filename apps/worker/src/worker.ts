@@ -10,6 +10,7 @@ import { ComputeHost } from './compute-host.js';
 import { STAT_COUNT, STAT_LOSS_SUM, type ComputeLayout } from './compute-protocol.js';
 import { CoordinatorClient } from './coordinator-client.js';
 import { MetricsReporter } from './metrics-reporter.js';
+import { StepTimer } from './step-timer.js';
 
 export interface WorkerOptions {
   /** host:port of the coordinator. */
@@ -248,15 +249,13 @@ class WorkerSession {
     const stats = grads.subarray(layout.parameterCount);
     const { logEvery, evalEvery } = config.train;
     const everySteps = config.checkpoint.everySteps;
-    let trainMs = 0;
-    const phaseMs = { compute: 0, allreduce: 0, optimizer: 0 };
-    let trainSamples = 0;
-    let windowMs = 0;
-    let windowSamples = 0;
-    let lastLoss = Number.NaN;
+    const timer = new StepTimer();
     const started = this.step;
-    for (; this.step < layout.totalSteps; ) {
+    let loss = Number.NaN;
+    while (this.step < layout.totalSteps) {
       const step = this.step;
+
+      // Forward and backward on this rank's shard, sum across ranks, step the optimiser.
       const t0 = performance.now();
       await this.compute.call({ type: 'compute', step }, 'computed');
       this.checkAborted();
@@ -265,30 +264,22 @@ class WorkerSession {
       const t2 = performance.now();
       const applied = await this.compute.call({ type: 'apply', step }, 'applied');
       this.checkAborted();
-      const stepMs = performance.now() - t0;
       const count = stats[STAT_COUNT]!;
-      lastLoss = stats[STAT_LOSS_SUM]! / Math.max(1, count);
+      timer.add({ computeMs: t1 - t0, allreduceMs: t2 - t1, optimizerMs: performance.now() - t2, samples: count });
+      loss = stats[STAT_LOSS_SUM]! / Math.max(1, count);
       // Every rank sees the same all-reduced loss, so all of them stop here together.
-      if (!Number.isFinite(lastLoss)) {
-        throw new Error(
-          `training diverged: loss is ${lastLoss} at step ${step} (lr ${applied.lr}); lower optim.lr or set optim.clipNorm`,
-        );
+      if (!Number.isFinite(loss)) {
+        throw new Error(`training diverged: loss is ${loss} at step ${step} (lr ${applied.lr}); lower optim.lr or set optim.clipNorm`);
       }
-      trainMs += stepMs;
-      phaseMs.compute += t1 - t0;
-      phaseMs.allreduce += t2 - t1;
-      phaseMs.optimizer += stepMs - (t2 - t0);
-      trainSamples += count;
-      windowMs += stepMs;
-      windowSamples += count;
       this.step = step + 1;
 
+      // Evaluate, log and checkpoint on their intervals, and always after the last step.
       const record: coordinatorPb.StepMetrics = {
         step: this.step,
         epoch: Math.floor(step / layout.stepsPerEpoch),
-        loss: lastLoss,
+        loss,
         lr: applied.lr,
-        samplesPerSec: (windowSamples / windowMs) * 1000,
+        samplesPerSec: timer.windowRate(),
         computeMs: t1 - t0,
         allreduceMs: t2 - t1,
         optimizerMs: applied.optimizerMs,
@@ -305,42 +296,44 @@ class WorkerSession {
           this.metrics.push(record);
           log.info({ progress: { ...record, totalSteps: layout.totalSteps } }, 'progress');
         }
-        windowMs = 0;
-        windowSamples = 0;
+        timer.resetWindow();
       }
       if (this.rank === 0 && ((everySteps > 0 && this.step % everySteps === 0) || isLast)) {
         await this.saveCheckpoint();
       }
     }
+    await this.finishRun(layout, params, {
+      ...timer.summary(),
+      steps: this.step,
+      epochs: this.step / layout.stepsPerEpoch,
+      trainLoss: loss,
+      parameters: layout.parameterCount,
+      stepsThisRun: this.step - started,
+      // Peak resident set of this worker process (rank 0), in bytes.
+      peakRssBytes: process.resourceUsage().maxRSS * 1024,
+    });
+  }
+
+  /**
+   * Ends the run: every rank reports the digest of its final parameters, and rank 0 uploads the
+   * model, waits for its checkpoint uploads and sends the training summary.
+   */
+  private async finishRun(layout: ComputeLayout, params: Float32Array, training: Record<string, number>): Promise<void> {
     await this.metrics.flush();
     await this.compute.call({ type: 'syncParameters', direction: 'publish' }, 'done');
-    const parametersSha256 = createHash('sha256').update(new Uint8Array(params.buffer, params.byteOffset, params.byteLength)).digest('hex');
+    const bytes = new Uint8Array(params.buffer, params.byteOffset, params.byteLength);
+    const parametersSha256 = createHash('sha256').update(bytes).digest('hex');
     let summary: Record<string, unknown> = { parametersSha256 };
     if (this.rank === 0) {
       const exported = await this.compute.call({ type: 'export' }, 'exported');
       await this.client.uploadArtifact('model.onnx', exported.bytes, UPLOAD_TIMEOUT_MS);
       const failed = (await Promise.all(this.uploads)).find((e) => e !== undefined);
       if (failed) throw failed;
-      summary = {
-        ...summary,
-        steps: this.step,
-        epochs: this.step / layout.stepsPerEpoch,
-        samplesPerSec: trainMs > 0 ? (trainSamples / trainMs) * 1000 : 0,
-        // Means over this run's steps; optimizerMs includes the message round trip to the compute thread.
-        computeMs: phaseMs.compute / Math.max(1, this.step - started),
-        allreduceMs: phaseMs.allreduce / Math.max(1, this.step - started),
-        optimizerMs: phaseMs.optimizer / Math.max(1, this.step - started),
-        allreduceComputeRatio: phaseMs.compute > 0 ? phaseMs.allreduce / phaseMs.compute : 0,
-        // Peak resident set of this worker process (rank 0), in bytes.
-        peakRssBytes: process.resourceUsage().maxRSS * 1024,
-        trainLoss: lastLoss,
-        parameters: layout.parameterCount,
-        stepsThisRun: this.step - started,
-      };
+      summary = { ...summary, ...training };
     }
     await this.ring!.barrier({ step: this.step });
     await this.client.finish(summary);
-    log.info({ steps: this.step }, 'worker finished');
+    this.log.info({ steps: this.step, parameters: layout.parameterCount }, 'worker finished');
   }
 
   /** Evaluates the test set across all ranks: each takes a disjoint shard, the sums are all-reduced. */
