@@ -115,7 +115,10 @@ class ComputeWorker {
     const { config } = this;
     this.graph = mlpTrainingGraph(mlpConfigOf(config));
     const parameterCount = this.graph.parameters.reduce((n, p) => n + p.size, 0);
-    this.params = new Float32Array(parameterCount);
+    const decay = this.graph.parameters.map((p) => ({ offset: p.offset, size: p.size, decay: p.decay }));
+    this.optimizer = createOptimizer(parameterCount, config.optim, decay);
+    // Training in the optimiser's own storage, where it has one, saves copying parameters in and out of it.
+    this.params = this.optimizer.parameterBuffer ?? new Float32Array(parameterCount);
     this.sharedParams = new Float32Array(new SharedArrayBuffer(parameterCount * 4));
     this.grads = new Float32Array(new SharedArrayBuffer((parameterCount + STAT_WORDS) * 4));
     this.stats = this.grads.subarray(parameterCount);
@@ -136,8 +139,6 @@ class ComputeWorker {
       dropLast: config.train.dropLast,
     });
     this.totalSteps = config.train.steps ?? (config.train.epochs ?? 1) * this.sampler.stepsPerEpoch;
-    const decay = this.graph.parameters.map((p) => ({ offset: p.offset, size: p.size, decay: p.decay }));
-    this.optimizer = createOptimizer(parameterCount, config.optim, decay);
     this.schedule = scheduleFor(config, this.totalSteps);
     const rankBatch = config.train.batchSize / init.worldSize;
     this.microBatch = Math.ceil(rankBatch / config.train.accumulate);

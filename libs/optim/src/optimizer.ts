@@ -21,6 +21,11 @@ export interface Optimizer {
   /** Number of steps taken so far. */
   readonly stepCount: number;
   /**
+   * Parameter storage that `step` updates without copying, where the optimiser has one (the SIMD
+   * kernel's memory). Callers that keep their parameters in it save two copies per step.
+   */
+  readonly parameterBuffer?: Float32Array;
+  /**
    * Applies one update to `params` in place from `grads`.
    *
    * @param lr - learning rate for this step; defaults to the `lr` option
