@@ -76,6 +76,25 @@ describe('Coordinator', () => {
     expect(JSON.parse(readFileSync(join(runDir.path, 'config.json'), 'utf8')).train.steps).toBe(10);
   });
 
+  it('holds finish replies until every rank has finished', async () => {
+    const { coordinator } = await startCoordinator(2);
+    const a = connect(coordinator.address);
+    const b = connect(coordinator.address);
+    const [ra, rb] = await Promise.all([joinRun(a, '127.0.0.1:5101'), joinRun(b, '127.0.0.1:5102')]);
+    const finish = (client: coordinatorPb.CoordinatorClient, rank: number) =>
+      new Promise<number>((resolve, reject) =>
+        client.finish({ runId: 'run-1', rank, summaryJson: JSON.stringify({ parametersSha256: 'same' }) }, (err) =>
+          err ? reject(err) : resolve(Date.now()),
+        ),
+      );
+    const first = finish(a, ra.rank);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const secondSentAt = Date.now();
+    const [firstDone] = await Promise.all([first, finish(b, rb.rank)]);
+    expect(firstDone).toBeGreaterThanOrEqual(secondSentAt);
+    await expect(coordinator.done).resolves.toMatchObject({ runId: 'run-1', worldSize: 2 });
+  });
+
   it('EXPECTED FAILURE - a silent worker is named', async () => {
     const { coordinator } = await startCoordinator(2, ['cluster.heartbeatMs=200', 'cluster.heartbeatTimeoutMs=600']);
     const a = connect(coordinator.address);

@@ -61,6 +61,8 @@ export class Coordinator {
   });
   private readonly members: Member[] = [];
   private readonly pending: PendingJoin[] = [];
+  /** Finish calls held until every rank has finished. */
+  private readonly finishWaiters: grpc.sendUnaryData<coordinatorPb.Ack>[] = [];
   private phase: 'joining' | 'running' | 'finishing' | 'finished' | 'failed' = 'joining';
   private failure: RunFailedError | undefined;
   private readonly ringEpoch = 1;
@@ -145,6 +147,9 @@ export class Coordinator {
     for (const { callback } of this.pending.splice(0)) {
       callback({ code: grpc.status.ABORTED, details: `run ${this.runId} failed: ${message}` });
     }
+    for (const waiter of this.finishWaiters.splice(0)) {
+      waiter({ code: grpc.status.ABORTED, details: `run ${this.runId} failed: ${message}` });
+    }
     this.rejectDone(this.failure);
   }
 
@@ -164,10 +169,7 @@ export class Coordinator {
         this.fail(`rank ${rank} failed at step ${step}: ${message}`, blamed);
         callback(null, {});
       },
-      finish: (call, callback) => {
-        this.onFinish(call.request);
-        callback(null, {});
-      },
+      finish: (call, callback) => this.onFinish(call.request, callback),
     };
   }
 
@@ -336,9 +338,21 @@ export class Coordinator {
     call.end();
   }
 
-  private onFinish(request: coordinatorPb.FinishRequest): void {
+  /**
+   * Records a finished worker. The reply waits until every rank has finished, so that no worker
+   * closes its ring streams while a neighbour's last collective may still use them.
+   */
+  private onFinish(request: coordinatorPb.FinishRequest, callback: grpc.sendUnaryData<coordinatorPb.Ack>): void {
     const member = this.memberFor(request.runId, request.rank);
-    if (!member || this.phase === 'failed') return;
+    if (!member) {
+      callback({ code: grpc.status.NOT_FOUND, details: `rank ${request.rank} is not a member of run ${this.runId}` });
+      return;
+    }
+    if (this.phase === 'failed') {
+      callback({ code: grpc.status.ABORTED, details: `run ${this.runId} failed: ${this.failure?.message ?? ''}` });
+      return;
+    }
+    this.finishWaiters.push(callback);
     member.finished = true;
     const reported = (request.summaryJson ? JSON.parse(request.summaryJson) : {}) as Record<string, unknown>;
     member.parametersSha256 = String(reported['parametersSha256'] ?? '');
@@ -356,6 +370,7 @@ export class Coordinator {
         return;
       }
       this.phase = 'finishing';
+      for (const waiter of this.finishWaiters.splice(0)) waiter(null, {});
       this.writeSummary().then(
         (summary) => {
           this.phase = 'finished';

@@ -61,9 +61,10 @@ export class CoordinatorClient {
     );
   }
 
-  async finish(summary: Record<string, unknown> | undefined): Promise<void> {
+  /** Reports the end of training; resolves once every rank has finished (up to `timeoutMs`). */
+  async finish(summary: Record<string, unknown> | undefined, timeoutMs: number): Promise<void> {
     const summaryJson = summary ? JSON.stringify(summary) : '';
-    await unary(this.client.finish.bind(this.client), { runId: this.runId, rank: this.rank, summaryJson }, UNARY_DEADLINE_MS);
+    await unary(this.client.finish.bind(this.client), { runId: this.runId, rank: this.rank, summaryJson }, timeoutMs);
   }
 
   /** Streams a file into the run directory in 1 MiB chunks; the last one carries the size and SHA-256. */

@@ -332,7 +332,8 @@ class WorkerSession {
       summary = { ...summary, ...training };
     }
     await this.ring!.barrier({ step: this.step });
-    await this.client.finish(summary);
+    // Returns when every rank is past the barrier, so closing the ring afterwards cannot break a neighbour's barrier.
+    await this.client.finish(summary, UPLOAD_TIMEOUT_MS);
     this.log.info({ steps: this.step, parameters: layout.parameterCount }, 'worker finished');
   }
 

@@ -5,7 +5,7 @@ import { Sgd, type SgdOptions } from './sgd.js';
 function referenceSgd(
   params: number[],
   gradsPerStep: number[][],
-  options: Required<Omit<SgdOptions, 'decayMask'>>,
+  options: Required<Omit<SgdOptions, 'decayMask' | 'scalar'>>,
   decays: boolean[],
 ): number[] {
   const p = [...params];
@@ -34,7 +34,7 @@ function pseudoRandom(length: number, seed: number): number[] {
 }
 
 describe('Sgd', () => {
-  const cases: Required<Omit<SgdOptions, 'decayMask'>>[] = [
+  const cases: Required<Omit<SgdOptions, 'decayMask' | 'scalar'>>[] = [
     { lr: 0.1, momentum: 0, nesterov: false, weightDecay: 0 },
     { lr: 0.05, momentum: 0.9, nesterov: false, weightDecay: 0 },
     { lr: 0.05, momentum: 0.9, nesterov: true, weightDecay: 1e-2 },
