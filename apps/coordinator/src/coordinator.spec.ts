@@ -76,6 +76,20 @@ describe('Coordinator', () => {
     expect(JSON.parse(readFileSync(join(runDir.path, 'config.json'), 'utf8')).train.steps).toBe(10);
   });
 
+  it('holds ready replies until every rank is ready', async () => {
+    const { coordinator } = await startCoordinator(2);
+    const a = connect(coordinator.address);
+    const b = connect(coordinator.address);
+    const [ra, rb] = await Promise.all([joinRun(a, '127.0.0.1:5201'), joinRun(b, '127.0.0.1:5202')]);
+    const ready = (client: coordinatorPb.CoordinatorClient, rank: number) =>
+      new Promise<number>((resolve, reject) => client.ready({ runId: 'run-1', rank }, (err) => (err ? reject(err) : resolve(Date.now()))));
+    const first = ready(a, ra.rank);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const secondSentAt = Date.now();
+    const [firstDone] = await Promise.all([first, ready(b, rb.rank)]);
+    expect(firstDone).toBeGreaterThanOrEqual(secondSentAt);
+  });
+
   it('holds finish replies until every rank has finished', async () => {
     const { coordinator } = await startCoordinator(2);
     const a = connect(coordinator.address);
@@ -102,6 +116,7 @@ describe('Coordinator', () => {
     const [ra] = await Promise.all([joinRun(a, '127.0.0.1:6001'), joinRun(b, '127.0.0.1:6002')]);
     const started = Date.now();
     const beat = setInterval(() => a.heartbeat({ runId: 'run-1', rank: ra.rank, ringEpoch: 1, step: 3 }, () => undefined), 100);
+    // Rank 1 never sends a heartbeat, so it is still at step 0 and gets the setup allowance of 3 x 600 ms.
     try {
       await expect(coordinator.done).rejects.toThrow(/rank 1 sent no heartbeat/);
       expect(Date.now() - started).toBeLessThan(5000);

@@ -6,7 +6,7 @@ import { loadMnist } from '@ringtrain/data';
 import type { Logger } from '@ringtrain/logging';
 import { coordinatorPb } from '@ringtrain/proto';
 import { evaluateClassifier } from './evaluate-model.js';
-import { silentMembers, threadsPerMember, type Member } from './membership.js';
+import { SETUP_TIMEOUT_FACTOR, silentMembers, threadsPerMember, type Member } from './membership.js';
 import { RunDirectory, sha256Hex, writeFileAtomic } from './run-directory.js';
 
 type JoinRequest = coordinatorPb.JoinRequest;
@@ -63,6 +63,9 @@ export class Coordinator {
   private readonly pending: PendingJoin[] = [];
   /** Finish calls held until every rank has finished. */
   private readonly finishWaiters: grpc.sendUnaryData<coordinatorPb.Ack>[] = [];
+  /** Ready calls held until every rank is ready, and the ranks that are. */
+  private readonly readyWaiters: grpc.sendUnaryData<coordinatorPb.Ack>[] = [];
+  private readonly readyRanks = new Set<number>();
   private phase: 'joining' | 'running' | 'finishing' | 'finished' | 'failed' = 'joining';
   private failure: RunFailedError | undefined;
   private readonly ringEpoch = 1;
@@ -147,7 +150,7 @@ export class Coordinator {
     for (const { callback } of this.pending.splice(0)) {
       callback({ code: grpc.status.ABORTED, details: `run ${this.runId} failed: ${message}` });
     }
-    for (const waiter of this.finishWaiters.splice(0)) {
+    for (const waiter of [...this.finishWaiters.splice(0), ...this.readyWaiters.splice(0)]) {
       waiter({ code: grpc.status.ABORTED, details: `run ${this.runId} failed: ${message}` });
     }
     this.rejectDone(this.failure);
@@ -169,6 +172,7 @@ export class Coordinator {
         this.fail(`rank ${rank} failed at step ${step}: ${message}`, blamed);
         callback(null, {});
       },
+      ready: (call, callback) => this.onReady(call.request, callback),
       finish: (call, callback) => this.onFinish(call.request, callback),
     };
   }
@@ -259,8 +263,9 @@ export class Coordinator {
     if (silent.length === 0) return;
     const first = silent[0]!;
     const ranks = silent.map((m) => m.rank).join(', ');
+    const limit = first.step === 0 ? timeoutMs * SETUP_TIMEOUT_FACTOR : timeoutMs;
     this.fail(
-      `rank ${ranks} sent no heartbeat for ${now - first.lastHeartbeatMs} ms (limit ${timeoutMs} ms, last step ` +
+      `rank ${ranks} sent no heartbeat for ${now - first.lastHeartbeatMs} ms (limit ${limit} ms, last step ` +
         `${first.step}, ${first.address}, pid ${first.pid}); its process has probably died`,
       first.rank,
     );
@@ -336,6 +341,22 @@ export class Coordinator {
       if (last) break;
     }
     call.end();
+  }
+
+  /** Holds a worker's ready call until every rank has built its model and loaded its data. */
+  private onReady(request: coordinatorPb.ReadyRequest, callback: grpc.sendUnaryData<coordinatorPb.Ack>): void {
+    const member = this.memberFor(request.runId, request.rank);
+    if (!member || this.phase !== 'running') {
+      const details = member ? `run ${this.runId} is ${this.phase}: ${this.failure?.message ?? ''}` : `rank ${request.rank} is not a member of run ${this.runId}`;
+      callback({ code: member ? grpc.status.ABORTED : grpc.status.NOT_FOUND, details });
+      return;
+    }
+    this.readyWaiters.push(callback);
+    this.readyRanks.add(request.rank);
+    if (this.readyRanks.size === this.options.worldSize) {
+      this.options.logger.info({ worldSize: this.options.worldSize }, 'every worker is ready; training starts');
+      for (const waiter of this.readyWaiters.splice(0)) waiter(null, {});
+    }
   }
 
   /**

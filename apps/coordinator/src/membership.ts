@@ -24,7 +24,16 @@ export function threadsPerMember(members: readonly Member[], configured: number)
   return members.map((m) => Math.max(1, Math.floor(m.cpuCount / perHost.get(m.hostname)!)));
 }
 
-/** Members whose last heartbeat is older than `timeoutMs`, for the stall check. */
+/**
+ * Factor on the heartbeat timeout for a member still at step 0: it is building its graph, loading
+ * data and creating its session, and a slow disk can hold that up for seconds.
+ */
+export const SETUP_TIMEOUT_FACTOR = 3;
+
+/** Members whose last heartbeat is older than their timeout, for the stall check. */
 export function silentMembers(members: readonly Member[], nowMs: number, timeoutMs: number): Member[] {
-  return members.filter((m) => !m.finished && nowMs - m.lastHeartbeatMs > timeoutMs);
+  return members.filter((m) => {
+    const limit = m.step === 0 ? timeoutMs * SETUP_TIMEOUT_FACTOR : timeoutMs;
+    return !m.finished && nowMs - m.lastHeartbeatMs > limit;
+  });
 }

@@ -61,6 +61,11 @@ export class CoordinatorClient {
     );
   }
 
+  /** Reports that this worker is set up; resolves once every rank is (up to `timeoutMs`). */
+  async ready(timeoutMs: number): Promise<void> {
+    await unary(this.client.ready.bind(this.client), { runId: this.runId, rank: this.rank }, timeoutMs);
+  }
+
   /** Reports the end of training; resolves once every rank has finished (up to `timeoutMs`). */
   async finish(summary: Record<string, unknown> | undefined, timeoutMs: number): Promise<void> {
     const summaryJson = summary ? JSON.stringify(summary) : '';

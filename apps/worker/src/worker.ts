@@ -213,6 +213,8 @@ class WorkerSession {
       'model ready',
     );
     await this.restoreOrInit();
+    // Start-up time differs between ranks (data, session, checkpoint); wait for all before the first collective.
+    await this.client.ready(config.cluster.joinTimeoutMs);
     this.ring = await this.endpoint.connect({
       rank: this.rank,
       worldSize: this.worldSize,

@@ -165,6 +165,11 @@ export interface FailureReport {
   suspectRank: number;
 }
 
+export interface ReadyRequest {
+  runId: string;
+  rank: number;
+}
+
 export interface FinishRequest {
   runId: string;
   rank: number;
@@ -1812,6 +1817,95 @@ export const FailureReport: MessageFns<FailureReport> = {
   },
 };
 
+function createBaseReadyRequest(): ReadyRequest {
+  return { runId: "", rank: 0 };
+}
+
+export const ReadyRequest: MessageFns<ReadyRequest> = {
+  encode(message: ReadyRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.runId !== "") {
+      writer.uint32(10).string(message.runId);
+    }
+    if (message.rank !== 0) {
+      writer.uint32(16).uint32(message.rank);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReadyRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReadyRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.runId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.rank = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ReadyRequest {
+    return {
+      runId: isSet(object.runId)
+        ? globalThis.String(object.runId)
+        : isSet(object.run_id)
+        ? globalThis.String(object.run_id)
+        : "",
+      rank: isSet(object.rank) ? globalThis.Number(object.rank) : 0,
+    };
+  },
+
+  toJSON(message: ReadyRequest): unknown {
+    const obj: any = {};
+    if (message.runId !== "") {
+      obj.runId = message.runId;
+    }
+    if (message.rank !== 0) {
+      obj.rank = Math.round(message.rank);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ReadyRequest>): ReadyRequest {
+    return ReadyRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ReadyRequest>): ReadyRequest {
+    const message = createBaseReadyRequest();
+    message.runId = object.runId ?? "";
+    message.rank = object.rank ?? 0;
+    return message;
+  },
+};
+
 function createBaseFinishRequest(): FinishRequest {
   return { runId: "", rank: 0, summaryJson: "" };
 }
@@ -1986,7 +2080,23 @@ export const CoordinatorService = {
     responseSerialize: (value: Ack): Buffer => Buffer.from(Ack.encode(value).finish()),
     responseDeserialize: (value: Buffer): Ack => Ack.decode(value),
   },
-  /** A worker finished training; rank 0 sends the training summary. */
+  /**
+   * A worker has built its model and loaded its data. The reply waits until every rank is ready,
+   * so that differences in start-up time never count against a collective's deadline.
+   */
+  ready: {
+    path: "/ringtrain.v1.Coordinator/Ready" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ReadyRequest): Buffer => Buffer.from(ReadyRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ReadyRequest => ReadyRequest.decode(value),
+    responseSerialize: (value: Ack): Buffer => Buffer.from(Ack.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Ack => Ack.decode(value),
+  },
+  /**
+   * A worker finished training; rank 0 sends the training summary. The reply waits until every
+   * rank has finished, so that no rank closes its ring streams while a neighbour still uses them.
+   */
   finish: {
     path: "/ringtrain.v1.Coordinator/Finish" as const,
     requestStream: false as const,
@@ -2014,7 +2124,15 @@ export interface CoordinatorServer extends UntypedServiceImplementation {
   fetchArtifact: handleServerStreamingCall<FetchArtifactRequest, ArtifactChunk>;
   /** A worker failed; the coordinator stops the run and names the rank. */
   reportFailure: handleUnaryCall<FailureReport, Ack>;
-  /** A worker finished training; rank 0 sends the training summary. */
+  /**
+   * A worker has built its model and loaded its data. The reply waits until every rank is ready,
+   * so that differences in start-up time never count against a collective's deadline.
+   */
+  ready: handleUnaryCall<ReadyRequest, Ack>;
+  /**
+   * A worker finished training; rank 0 sends the training summary. The reply waits until every
+   * rank has finished, so that no rank closes its ring streams while a neighbour still uses them.
+   */
   finish: handleUnaryCall<FinishRequest, Ack>;
 }
 
@@ -2101,7 +2219,26 @@ export interface CoordinatorClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: Ack) => void,
   ): ClientUnaryCall;
-  /** A worker finished training; rank 0 sends the training summary. */
+  /**
+   * A worker has built its model and loaded its data. The reply waits until every rank is ready,
+   * so that differences in start-up time never count against a collective's deadline.
+   */
+  ready(request: ReadyRequest, callback: (error: ServiceError | null, response: Ack) => void): ClientUnaryCall;
+  ready(
+    request: ReadyRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: Ack) => void,
+  ): ClientUnaryCall;
+  ready(
+    request: ReadyRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: Ack) => void,
+  ): ClientUnaryCall;
+  /**
+   * A worker finished training; rank 0 sends the training summary. The reply waits until every
+   * rank has finished, so that no rank closes its ring streams while a neighbour still uses them.
+   */
   finish(request: FinishRequest, callback: (error: ServiceError | null, response: Ack) => void): ClientUnaryCall;
   finish(
     request: FinishRequest,
