@@ -144,6 +144,10 @@ describe('resume safety', () => {
     expect(code).toBe(2);
     expect(bad.lines.join('\n')).toMatch(/holds 52650 parameters but the model config .* has 12730/);
     expect(readFileSync(join(first.runDir, 'config.json'), 'utf8')).toBe(configBefore);
+
+    const done = startCli(['launch', '--resume', first.runDir, '--workers', '1', '--set', 'train.steps=2']);
+    expect((await done.exited).code).toBe(2);
+    expect(done.lines.join('\n')).toMatch(/already at step 2 and train.steps is 2; raise it/);
   });
 });
 

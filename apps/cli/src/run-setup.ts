@@ -3,6 +3,7 @@ import { basename, join, resolve } from 'node:path';
 import { CheckpointError, decodeCheckpoint, type Checkpoint } from '@ringtrain/checkpoint';
 import { readRunConfig, resolveRunConfig, type RunConfig } from '@ringtrain/config';
 import { RunDirectory, newRunId } from '@ringtrain/coordinator';
+import { loadMnist } from '@ringtrain/data';
 import { mlpParameters, parameterCount } from '@ringtrain/models';
 import { UsageError } from './args.js';
 
@@ -62,6 +63,13 @@ function newestValidCheckpoint(runDir: RunDirectory, warnings: string[]): { name
   return undefined;
 }
 
+/** Optimiser steps per epoch over the training set, as the distributed sampler counts them. */
+function stepsPerEpoch(config: RunConfig): number {
+  const { count } = loadMnist({ dir: config.data.path, split: 'train' });
+  const { batchSize, dropLast } = config.train;
+  return dropLast ? Math.floor(count / batchSize) : Math.ceil(count / batchSize);
+}
+
 /**
  * Checks that the resumed config fits the checkpoint (model size, optimiser, steps left) before
  * anything in the run directory is written, so a bad `--set` leaves the run resumable.
@@ -80,9 +88,9 @@ function checkResumable(config: RunConfig, checkpoint: Checkpoint, name: string)
   if (optimizer !== config.optim.name) {
     throw new UsageError(`${name} holds ${optimizer} optimiser state but optim.name is ${config.optim.name}; resume with optim.name=${optimizer}`);
   }
-  if (config.train.steps !== undefined && config.train.steps <= checkpoint.step) {
-    throw new UsageError(
-      `${name} is already at step ${checkpoint.step} and train.steps is ${config.train.steps}; raise train.steps to train further`,
-    );
+  const totalSteps = config.train.steps ?? (config.train.epochs ?? 1) * stepsPerEpoch(config);
+  if (totalSteps <= checkpoint.step) {
+    const key = config.train.steps !== undefined ? `train.steps is ${config.train.steps}` : `train.epochs ${config.train.epochs} ends at step ${totalSteps}`;
+    throw new UsageError(`${name} is already at step ${checkpoint.step} and ${key}; raise it to train further`);
   }
 }
