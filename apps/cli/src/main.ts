@@ -60,7 +60,7 @@ async function main(argv: string[]): Promise<number> {
 
 /**
  * Exits once stdout and stderr are flushed. A command that has returned exits even when a stalled
- * peer still holds a socket or timer open, so no process outlives its run.
+ * peer keeps a socket or timer open, so no process outlives its run.
  */
 function exitAfterFlush(code: number): void {
   let pending = 2;

@@ -19,9 +19,9 @@ export interface RunSetup {
 }
 
 /**
- * Resolves the effective config and the run directory: a fresh run gets a new
- * id under `runsDir`; a resumed run reuses its directory, its saved config
- * (unless `--config` is given) and its newest checkpoint.
+ * Resolves the effective config and the run directory. A fresh run gets a new
+ * id under `runsDir`. A resumed run reuses its directory, its saved config
+ * (unless `--config` is given) and its newest valid checkpoint.
  */
 export function prepareRun(options: { config?: string; resume?: string; runsDir: string; overrides: string[] }): RunSetup {
   if (options.resume) return prepareResume(options.resume, options.config, options.overrides);
@@ -50,7 +50,7 @@ function prepareResume(resume: string, configPath: string | undefined, overrides
   return { config, runId: basename(dir), runDir, resumeCheckpoint: found.name, resumeStep: found.checkpoint.step, warnings };
 }
 
-/** The newest checkpoint that decodes; corrupt newer ones are skipped with a warning. */
+/** Finds the newest checkpoint that decodes, skipping corrupt newer ones with a warning. */
 function newestValidCheckpoint(runDir: RunDirectory, warnings: string[]): { name: string; checkpoint: Checkpoint } | undefined {
   for (const name of runDir.checkpoints().reverse()) {
     try {

@@ -59,7 +59,7 @@ function loadDataset(config: RunConfig, split: 'train' | 'test'): MnistData {
   return data;
 }
 
-/** The learning-rate schedule, with errors that name the config keys. */
+/** Builds the learning-rate schedule, with errors that name the config keys. */
 function scheduleFor(config: RunConfig, totalSteps: number): LrSchedule {
   const { name, warmupSteps, minLr } = config.schedule;
   if (name === 'cosine' && warmupSteps > totalSteps) {

@@ -1,5 +1,5 @@
 /**
- * A small declarative schema for run configs: each leaf says its type, its
+ * A small declarative schema for run configs: each leaf gives its type, its
  * default and what it means, so validation, `--set` parsing and the help text
  * come from one table.
  */

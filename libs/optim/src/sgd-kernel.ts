@@ -138,7 +138,7 @@ export class SgdKernel {
     this.updateScalar(last, end, lr, momentum, gradScale, wd, nesterov);
   }
 
-  /** The same update one element at a time, rounding every operation to float32 like a lane. */
+  /** Applies the same update one element at a time, rounding every operation to float32 like a lane. */
   private updateScalar(start: number, end: number, lr: number, m: number, s: number, wd: number, nesterov: boolean): void {
     const f = Math.fround;
     const [lr32, m32, s32, wd32] = [f(lr), f(m), f(s), f(wd)];
