@@ -178,22 +178,14 @@ class ComputeWorker {
     return { type: 'done' };
   }
 
-  /**
-   * Runs the training graph on `ids` and adds loss, hits and count into the statistics words.
-   * A training batch also writes its gradients into the gradient buffer, or adds them unless `first`.
-   */
-  private async runBatch(set: MnistData, ids: Uint32Array, step: number, training: boolean, first = false): Promise<void> {
+  /** Writes the images, labels and dropout masks of `ids` into the feed buffers. */
+  private fillBatch(set: MnistData, ids: Uint32Array, step: number, training: boolean): void {
     const n = ids.length;
     const { graph, buffers, config } = this;
     const features = config.model.inputSize;
-    const input = buffers.input.subarray(0, n * features);
-    const labels = buffers.labels.subarray(0, n);
     const augment = training ? { maxShift: config.data.augment.shift, seed: config.seed, step } : undefined;
-    fillImageBatch(input, set, ids, augment);
-    fillLabelBatch(labels, set.labels, ids);
-    const feeds: Record<string, ort.Tensor> = { ...this.parameterTensors };
-    feeds[graph.dataInputs[0]!.name] = new ort.Tensor('float32', input, [n, features]);
-    feeds[graph.dataInputs[1]!.name] = new ort.Tensor('int64', labels, [n]);
+    fillImageBatch(buffers.input.subarray(0, n * features), set, ids, augment);
+    fillLabelBatch(buffers.labels.subarray(0, n), set.labels, ids);
     graph.maskInputs.forEach((mask, i) => {
       const data = buffers.masks[i]!.subarray(0, n * mask.width);
       if (training && mask.keepProb < 1) {
@@ -201,7 +193,22 @@ class ComputeWorker {
       } else {
         data.fill(1);
       }
-      feeds[mask.name] = new ort.Tensor('float32', data, [n, mask.width]);
+    });
+  }
+
+  /**
+   * Runs the training graph on the `n` samples in the feed buffers and adds loss, hits and count
+   * into the statistics words. A training batch also writes its gradients into the gradient
+   * buffer, or adds them unless `first`.
+   */
+  private async runFilled(n: number, training: boolean, first: boolean): Promise<void> {
+    const { graph, buffers, config } = this;
+    const features = config.model.inputSize;
+    const feeds: Record<string, ort.Tensor> = { ...this.parameterTensors };
+    feeds[graph.dataInputs[0]!.name] = new ort.Tensor('float32', buffers.input.subarray(0, n * features), [n, features]);
+    feeds[graph.dataInputs[1]!.name] = new ort.Tensor('int64', buffers.labels.subarray(0, n), [n]);
+    graph.maskInputs.forEach((mask, i) => {
+      feeds[mask.name] = new ort.Tensor('float32', buffers.masks[i]!.subarray(0, n * mask.width), [n, mask.width]);
     });
     const out = await this.session.run(feeds);
     this.stats[STAT_LOSS_SUM]! += (out[graph.outputs.lossSum]!.data as Float32Array)[0]!;
@@ -220,6 +227,21 @@ class ComputeWorker {
     });
   }
 
+  /** Step whose whole batch is already in the feed buffers, filled while the main thread all-reduced. */
+  private prefetchedStep: number | undefined;
+
+  /**
+   * Fills the next step's batch ahead of time, when one micro-batch makes a step. It runs after
+   * the `computed` reply, so it overlaps the all-reduce on the main thread.
+   */
+  prefetch(step: number): void {
+    this.prefetchedStep = undefined;
+    if (step >= this.totalSteps || this.config.train.accumulate !== 1) return;
+    const { epoch, stepInEpoch } = this.sampler.locate(step);
+    this.fillBatch(this.train, this.sampler.rankBatch(epoch, stepInEpoch).sampleIds, step, true);
+    this.prefetchedStep = step;
+  }
+
   async compute(step: number): Promise<ComputeReply> {
     const started = performance.now();
     const { epoch, stepInEpoch } = this.sampler.locate(step);
@@ -228,8 +250,13 @@ class ComputeWorker {
     // A rank without samples in a short last batch still joins the all-reduce, with zeros.
     if (sampleIds.length === 0) this.grads.fill(0);
     for (let start = 0; start < sampleIds.length; start += this.microBatch) {
-      await this.runBatch(this.train, sampleIds.subarray(start, start + this.microBatch), step, true, start === 0);
+      const ids = sampleIds.subarray(start, start + this.microBatch);
+      if (!(this.prefetchedStep === step && start === 0 && ids.length === sampleIds.length)) {
+        this.fillBatch(this.train, ids, step, true);
+      }
+      await this.runFilled(ids.length, true, start === 0);
     }
+    this.prefetchedStep = undefined;
     return { type: 'computed', computeMs: performance.now() - started, samples: sampleIds.length };
   }
 
@@ -260,12 +287,15 @@ class ComputeWorker {
 
   /** Sums loss and correct predictions over this rank's contiguous shard of the test set. */
   async evaluate(): Promise<ComputeReply> {
+    // Evaluation reuses the feed buffers, so a batch filled ahead of time is gone.
+    this.prefetchedStep = undefined;
     const { start, end } = evalShard(this.test.count, this.init.worldSize, this.init.rank);
     this.stats.fill(0);
     for (let first = start; first < end; first += EVAL_BATCH) {
       const last = Math.min(end, first + EVAL_BATCH);
       const ids = Uint32Array.from({ length: last - first }, (_, i) => first + i);
-      await this.runBatch(this.test, ids, 0, false);
+      this.fillBatch(this.test, ids, 0, false);
+      await this.runFilled(ids.length, false, false);
     }
     const reply: ComputeReply = {
       type: 'evaluated',
@@ -346,7 +376,17 @@ async function handle(request: ComputeRequest): Promise<ComputeReply> {
 
 port.on('message', (request: ComputeRequest) => {
   handle(request).then(
-    (reply) => port.postMessage(reply),
+    (reply) => {
+      port.postMessage(reply);
+      if (request.type === 'compute' && reply.type === 'computed') {
+        // A failure here repeats when the step itself fills its batch, which reports it properly.
+        try {
+          worker?.prefetch(request.step + 1);
+        } catch {
+          // The batch is filled again by `compute`.
+        }
+      }
+    },
     (err: Error) => port.postMessage({ type: 'error', message: err.message, stack: err.stack } satisfies ComputeReply),
   );
 });
