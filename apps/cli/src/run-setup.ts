@@ -80,13 +80,13 @@ function checkResumable(config: RunConfig, checkpoint: Checkpoint, name: string)
   const found = checkpoint.tensors['parameters']?.length ?? 0;
   if (found !== expected) {
     throw new UsageError(
-      `${name} holds ${found} parameters but the model config (inputSize ${inputSize}, hidden [${hidden.join(', ')}], ` +
+      `${name} contains ${found} parameters but the model config (inputSize ${inputSize}, hidden [${hidden.join(', ')}], ` +
         `classes ${classes}) has ${expected}; resume with the run's model config`,
     );
   }
   const optimizer = String(checkpoint.state['optimizer'] ?? '');
   if (optimizer !== config.optim.name) {
-    throw new UsageError(`${name} holds ${optimizer} optimiser state but optim.name is ${config.optim.name}; resume with optim.name=${optimizer}`);
+    throw new UsageError(`${name} contains ${optimizer} optimiser state but optim.name is ${config.optim.name}; resume with optim.name=${optimizer}`);
   }
   const totalSteps = config.train.steps ?? (config.train.epochs ?? 1) * stepsPerEpoch(config);
   if (totalSteps <= checkpoint.step) {

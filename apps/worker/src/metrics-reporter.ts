@@ -5,8 +5,8 @@ import type { CoordinatorClient } from './coordinator-client.js';
 const FLUSH_INTERVAL_MS = 1000;
 
 /**
- * Batches per-step metrics and sends them in the background, so that a
- * training step never waits for the coordinator.
+ * Batches per-step metrics and sends them in the background: `push` returns at
+ * once, and only the end of the run (`flush`) waits for the coordinator.
  */
 export class MetricsReporter {
   private queue: coordinatorPb.StepMetrics[] = [];

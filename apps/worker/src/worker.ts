@@ -269,7 +269,7 @@ class WorkerSession {
       const count = stats[STAT_COUNT]!;
       timer.add({ computeMs: t1 - t0, allreduceMs: t2 - t1, optimizerMs: performance.now() - t2, samples: count });
       loss = stats[STAT_LOSS_SUM]! / Math.max(1, count);
-      // Every rank holds the same all-reduced loss, so all of them stop here together.
+      // The all-reduced loss is the same on every rank, so all of them stop here together.
       if (!Number.isFinite(loss)) {
         throw new Error(`training diverged: loss is ${loss} at step ${step} (lr ${applied.lr}); lower optim.lr or set optim.clipNorm`);
       }

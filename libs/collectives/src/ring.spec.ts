@@ -233,7 +233,7 @@ describe('Ring failures', () => {
     const errors = await Promise.all(results.map((result) => rejectionOf(result)));
     expect(performance.now() - started).toBeLessThan(3000);
     // Every rank's deadline is the same, so the first timer to fire fails its rank and the others
-    // may see that rank's links close first. Whoever timed out names the left neighbour it waited for.
+    // may see that rank's links close first. Each rank that timed out names the left neighbour it waited for.
     const timedOut = errors.filter((error) => error.code === 'DEADLINE_EXCEEDED');
     expect(timedOut.length).toBeGreaterThan(0);
     for (const error of timedOut) {

@@ -28,7 +28,7 @@ export function createLogger(context: LogContext, destination: NodeJS.WritableSt
   );
 }
 
-/** A logger that drops everything, for library callers that pass none. */
+/** Returns a logger that drops everything, for library callers that pass none. */
 export function silentLogger(): Logger {
   return pino({ level: 'silent' });
 }

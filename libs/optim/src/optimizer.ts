@@ -29,9 +29,9 @@ export interface Optimizer {
    * Applies one update to `params` in place from `grads`.
    *
    * @param lr - learning rate for this step; defaults to the `lr` option
-   * @param gradScale - factor applied to every gradient as it is read (for example 1 / global
-   *   sample count, times a clipping coefficient), rounded to float32 as a separate pass would be;
-   *   saves a pass over the gradients. @defaultValue 1
+   * @param gradScale - factor applied to every gradient as it is read, for example 1 / global
+   *   sample count times a clipping coefficient. The product is rounded to float32, as a separate
+   *   scaling pass would store it, and the pass itself is saved. @defaultValue 1
    */
   step(params: Float32Array, grads: Float32Array, lr?: number, gradScale?: number): void;
   /** Copies the state out for a checkpoint; later steps do not change the copy. */

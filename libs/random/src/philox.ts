@@ -80,10 +80,10 @@ function checkWord(value: number, what: string): number {
 }
 
 /**
- * A stream of random numbers addressed by index. The seed is the first key
- * word; the first two stream words fill the upper counter words and any further
- * words are hashed into the second key word, so that streams such as
- * (dropout, step, layer) never share draws with each other.
+ * A stream of random numbers addressed by index. The seed is the first key word.
+ * The first two stream words fill the upper counter words, and any further words
+ * are hashed into the second key word, so streams such as (dropout, step, layer)
+ * draw different numbers (up to collisions of that 32-bit hash).
  */
 export class Philox {
   private readonly key: [number, number];
@@ -98,7 +98,7 @@ export class Philox {
     this.streamHi = [stream[0] ?? 0, stream[1] ?? 0];
   }
 
-  /** The uint32 at `index` (an integer in [0, 2^53)). */
+  /** Returns the uint32 at `index` (an integer in [0, 2^53)). */
   uint32(index: number): number {
     const blockIndex = Math.floor(index / 4);
     if (blockIndex !== this.blockIndex) {
@@ -110,19 +110,19 @@ export class Philox {
     return this.block[index - blockIndex * 4]!;
   }
 
-  /** A float in [0, 1) with 24 random bits, so it is exact in float32. */
+  /** Returns a float in [0, 1) with 24 random bits, so it is exact in float32. */
   uniform(index: number): number {
     return (this.uint32(index) >>> 8) * INV_TWO_POW_24;
   }
 
-  /** A float in [0, 1) with 53 random bits, drawn from indices 2i and 2i + 1. */
+  /** Returns a float in [0, 1) with 53 random bits, drawn from indices 2i and 2i + 1. */
   uniform53(index: number): number {
     const hi = this.uint32(2 * index) >>> 5;
     const lo = this.uint32(2 * index + 1) >>> 6;
     return (hi * 67108864 + lo) * INV_TWO_POW_53;
   }
 
-  /** A standard normal sample (Box-Muller over the 53-bit uniforms 2i and 2i + 1). */
+  /** Returns a standard normal sample (Box-Muller over the 53-bit uniforms 2i and 2i + 1). */
   normal(index: number): number {
     const u1 = 1 - this.uniform53(2 * index);
     const u2 = this.uniform53(2 * index + 1);
