@@ -151,6 +151,29 @@ describe('shape inference', () => {
     expect(y.shape).toEqual([2, 3, 3]);
   });
 
+  it('should store 2 ** 63 as the largest int64', () => {
+    const end = g.int64s([2 ** 63]);
+    expect((end.data!.data as BigInt64Array)[0]).toBe(2n ** 63n - 1n);
+  });
+
+  it('should infer ScatterND and Pad', () => {
+    const rows = g.input('rows', 'int64', ['batch', 7, 1]);
+    const updates = g.input('updates', 'float32', ['batch', 7, 3, 4]);
+    expect(g.op('ScatterND', [m, rows, updates], { reduction: 'add' }).shape).toEqual([2, 3, 4]);
+    expect(g.op('Pad', [m, g.int64s([0, 1, 0, 0, 2, -1])]).shape).toEqual([2, 6, 3]);
+  });
+
+  it('EXPECTED FAILURE - ScatterND updates of the wrong shape', () => {
+    const rows = g.input('rows2', 'int64', [5, 1]);
+    const updates = g.input('updates2', 'float32', [5, 4]);
+    expect(() => g.op('ScatterND', [m, rows, updates])).toThrow(/updates must have shape \[5, 3, 4\], got \[5, 4\]/);
+  });
+
+  it('EXPECTED FAILURE - Pad of a symbolic axis', () => {
+    const x = g.input('px', 'float32', ['batch', 4]);
+    expect(() => g.op('Pad', [x, g.int64s([1, 0, 0, 0])])).toThrow(/cannot pad symbolic axis 0 \('batch'\)/);
+  });
+
   it('should infer SoftmaxCrossEntropyLoss and Dropout outputs', () => {
     const scores = g.input('scores', 'float32', ['batch', 10]);
     const labels = g.input('labels', 'int64', ['batch']);

@@ -14,7 +14,7 @@ export {
 export { Graph, type Node, type NodeOptions, type Value, type ValueKind } from './graph.js';
 export type { InferContext, OutputType } from './infer-context.js';
 export { OP_SCHEMAS, type OpSchema } from './op-schemas.js';
-export { OnnxFormatError, parseModel, readTensor, type ParsedModel } from './onnx-reader.js';
+export { OnnxFormatError, parseModel, readModelMetadata, readTensor, type ParsedModel } from './onnx-reader.js';
 export {
   IR_VERSION,
   OPSET_VERSION,

@@ -99,7 +99,7 @@ describe('parseModel', () => {
     const g = new Graph('round');
     const x = g.input('x', 'float32', ['batch', 6]);
     const r = g.op('Reshape', [x, g.int64s([-1, 2, 3])]);
-    const [y, mask] = g.node('Dropout', [r, undefined, undefined], { seed: 3 }, { outputs: 2 });
+    const [y, mask] = g.node('Dropout', [r, undefined, g.constant(tensor('bool', [], [0]), 'mode')], { seed: 3 }, { outputs: 2 });
     const s = g.op('Softmax', [y!], { axis: 2 });
     g.output(s, 'probs');
     g.output(mask!, 'mask');
@@ -107,7 +107,8 @@ describe('parseModel', () => {
     expect(parsed.metadata).toEqual({ vocab: '["x","y"]' });
     const back = parsed.graph;
     expect(back.nodes.map((n) => n.opType)).toEqual(['Reshape', 'Dropout', 'Softmax', 'Identity', 'Identity']);
-    expect(back.nodes[1]!.inputs.slice(1)).toEqual([undefined, undefined]);
+    // An absent input before a present one stays in place.
+    expect(back.nodes[1]!.inputs.map((v) => v?.name)).toEqual([r.name, undefined, 'mode']);
     expect(back.nodes[1]!.attributes['seed']).toEqual({ type: 'int', value: 3 });
     expect(back.outputs.map((o) => [o.name, o.dtype, o.shape])).toEqual([
       ['probs', 'float32', ['batch', 2, 3]],

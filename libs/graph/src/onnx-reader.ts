@@ -27,6 +27,23 @@ export class OnnxFormatError extends Error {
 }
 
 /**
+ * Reads only the `metadata_props` of an ONNX model, without its graph, so that it works on
+ * models with ops that ringtrain has no shape inference for.
+ *
+ * @throws OnnxFormatError when the bytes are not an ONNX model
+ */
+export function readModelMetadata(bytes: Uint8Array): Record<string, string> {
+  let model: onnx.ModelProto;
+  try {
+    model = onnx.ModelProto.decode(bytes);
+  } catch (error) {
+    throw new OnnxFormatError(`not an ONNX model: ${(error as Error).message}`);
+  }
+  if (model.graph === undefined) throw new OnnxFormatError('the ONNX model has no graph');
+  return Object.fromEntries(model.metadataProps.map((p) => [p.key, p.value]));
+}
+
+/**
  * Parses ONNX model bytes into a {@link Graph}, inferring every node's shapes again. Reads what
  * {@link serializeModel} writes and PyTorch exports of opset 13 to 17.
  *

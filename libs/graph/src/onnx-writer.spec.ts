@@ -25,6 +25,18 @@ describe('serializeModel', () => {
     expect(proto.metadataProps).toEqual([{ key: 'vocab', value: '["a"]' }]);
   });
 
+  it('should leave out absent trailing inputs, which onnxruntime cannot run as empty names', async () => {
+    const g = new Graph('norm');
+    const x = g.input('x', 'float32', [2, 4]);
+    const scale = g.initializer('scale', tensor('float32', [4], [1, 2, 3, 4]));
+    g.output(g.op('LayerNormalization', [x, scale, undefined], { epsilon: 1e-5 }), 'y');
+    const bytes = serializeModel(g);
+    expect(onnx.ModelProto.decode(bytes).graph!.node[0]!.input).toEqual(['x', 'scale']);
+    const session = await ort.InferenceSession.create(bytes);
+    const out = await session.run({ x: new ort.Tensor('float32', Float32Array.from([1, 2, 3, 4, 0, 0, 0, 8]), [2, 4]) });
+    expect(out['y']!.dims).toEqual([2, 4]);
+  });
+
   it('should write initializers as little-endian raw_data', () => {
     const proto = toModelProto(linearRelu());
     const w = proto.graph!.initializer[0]!;

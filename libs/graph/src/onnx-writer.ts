@@ -50,7 +50,7 @@ export function toModelProto(graph: Graph, options: ModelOptions = {}): onnx.Mod
         name: node.name,
         opType: node.opType,
         domain: node.domain,
-        input: node.inputs.map((input) => input?.name ?? ''),
+        input: inputNames(node.inputs),
         output: node.outputs.map((output) => output.name),
         attribute: Object.entries(node.attributes).map(([name, a]) => attributeProto(name, a)),
       })),
@@ -122,4 +122,14 @@ function attributeProto(name: string, a: Attribute): onnx.AttributeProto {
         strings: a.value.map((s) => Buffer.from(s, 'utf8')),
       });
   }
+}
+
+/**
+ * Names of a node's inputs, with '' for an absent optional input. Absent inputs at the end are
+ * left out: onnxruntime-node 1.30 crashes on a LayerNormalization whose bias is written as ''.
+ */
+function inputNames(inputs: readonly ({ name: string } | undefined)[]): string[] {
+  const names = inputs.map((input) => input?.name ?? '');
+  while (names.length > 0 && names[names.length - 1] === '') names.pop();
+  return names;
 }

@@ -224,6 +224,28 @@ function checkSameSize(input: readonly Dim[], out: readonly Dim[]): void {
 }
 
 /** Length of a slice of `dim` elements, with ONNX's clamping of starts and ends. */
+/**
+ * Shape of a Slice whose ends come from a Shape op (known only as dimensions): only prefixes are
+ * inferred, with start 0 and step 1, and the slice is taken to be no longer than the axis.
+ */
+function prefixSliceShape(
+  shape: readonly Dim[],
+  starts: readonly number[],
+  ends: readonly Dim[],
+  axes: readonly number[] | undefined,
+  steps: Value | undefined,
+): Dim[] {
+  if (steps !== undefined) throw new ShapeError('a Slice with run-time ends takes no steps');
+  if (starts.some((s) => s !== 0) || ends.length !== starts.length) {
+    throw new ShapeError('a Slice with run-time ends must start every axis at 0, one end per start');
+  }
+  const out = [...shape];
+  (axes ?? starts.map((_, i) => i)).forEach((raw, i) => {
+    out[normalizeAxis(raw, shape.length, 'axis')] = ends[i]!;
+  });
+  return out;
+}
+
 function sliceLength(dim: number, start: number, end: number, step: number): number {
   const clamp = (v: number, lo: number, hi: number) => Math.min(Math.max(v, lo), hi);
   let s = start < 0 ? start + dim : start;
@@ -579,8 +601,12 @@ export const OP_SCHEMAS: Readonly<Record<string, OpSchema>> = {
     infer(ctx) {
       const x = ctx.input(0);
       const starts = ctx.constantInts(1, 'starts');
-      const ends = ctx.constantInts(2, 'ends');
       const rank = x.shape.length;
+      const endsValue = ctx.input(2);
+      if (endsValue.data === undefined && endsValue.elements !== undefined) {
+        return [{ dtype: x.dtype, shape: prefixSliceShape(x.shape, starts, endsValue.elements, ctx.optional(3) === undefined ? undefined : ctx.constantInts(3, 'axes'), ctx.optional(4)) }];
+      }
+      const ends = ctx.constantInts(2, 'ends');
       const axes = ctx.optional(3) === undefined ? starts.map((_, i) => i) : ctx.constantInts(3, 'axes');
       const steps = ctx.optional(4) === undefined ? starts.map(() => 1) : ctx.constantInts(4, 'steps');
       if (ends.length !== starts.length || axes.length !== starts.length || steps.length !== starts.length) {
@@ -624,6 +650,59 @@ export const OP_SCHEMAS: Readonly<Record<string, OpSchema>> = {
         throw new ShapeError(`split sizes [${sizes.join(', ')}] do not add up to ${dim}`);
       }
       return sizes.map((size) => ({ dtype: x.dtype, shape: x.shape.map((d, i) => (i === axis ? size : d)) }));
+    },
+  },
+  ScatterND: {
+    inputs: [3, 3],
+    outputs: [1, 1],
+    attributes: { reduction: 'string' },
+    infer(ctx) {
+      const [data, indices, updates] = [ctx.input(0), ctx.input(1), ctx.input(2)];
+      requireDType(indices, ['int64'], 'indices');
+      requireSameDType([data, updates]);
+      const reduction = ctx.string('reduction', 'none');
+      if (!['none', 'add', 'mul'].includes(reduction)) {
+        throw new ShapeError(`reduction must be 'none', 'add' or 'mul' at opset 17, got '${reduction}'`);
+      }
+      const depth = indices.shape[indices.shape.length - 1];
+      if (indices.shape.length === 0 || typeof depth !== 'number' || depth > data.shape.length) {
+        throw new ShapeError(
+          `indices ${formatShape(indices.shape)} need a static last axis of at most the data rank ` +
+            `${data.shape.length}`,
+        );
+      }
+      const expected = [...indices.shape.slice(0, -1), ...data.shape.slice(depth)];
+      const matches = updates.shape.length === expected.length &&
+        updates.shape.every((d, i) => d === expected[i]);
+      if (!matches) {
+        throw new ShapeError(`updates must have shape ${formatShape(expected)}, got ${formatShape(updates.shape)}`);
+      }
+      return [sameAs(data)];
+    },
+  },
+  Pad: {
+    inputs: [2, 3],
+    outputs: [1, 1],
+    attributes: { mode: 'string' },
+    infer(ctx) {
+      const x = ctx.input(0);
+      const pads = ctx.constantInts(1, 'pads');
+      const rank = x.shape.length;
+      if (pads.length !== 2 * rank) {
+        throw new ShapeError(`pads must have ${2 * rank} elements (begins, then ends), got ${pads.length}`);
+      }
+      const shape = x.shape.map((dim, axis) => {
+        const added = pads[axis]! + pads[axis + rank]!;
+        if (typeof dim === 'number') {
+          if (dim + added < 0) throw new ShapeError(`pads remove more than the ${dim} elements of axis ${axis}`);
+          return dim + added;
+        }
+        if (added !== 0 || pads[axis] !== 0) {
+          throw new ShapeError(`cannot pad symbolic axis ${axis} ('${dim}') by static amounts`);
+        }
+        return dim;
+      });
+      return [{ dtype: x.dtype, shape }];
     },
   },
   Dropout: {

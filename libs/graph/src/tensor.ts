@@ -46,7 +46,11 @@ function toArray<D extends DType>(dtype: D, values: TensorInit<D>): DTypeArrays[
   for (let i = 0; i < values.length; i++) {
     const value = values[i]!;
     if (target instanceof BigInt64Array || target instanceof BigUint64Array) {
-      target[i] = typeof value === 'bigint' ? value : BigInt(value as number);
+      // 2^63 (how Number rounds the largest int64) would wrap to the smallest int64.
+      const number = value as number;
+      target[i] = typeof value === 'bigint'
+        ? value
+        : target instanceof BigInt64Array && number >= 2 ** 63 ? 2n ** 63n - 1n : BigInt(number);
     } else if (Array.isArray(target)) {
       target[i] = String(value);
     } else {
