@@ -1,5 +1,5 @@
 import * as ort from 'onnxruntime-node';
-import { Graph, serializeModel, tensor, type DType, type Value } from '@ringtrain/graph';
+import { formatShape, Graph, isStaticShape, serializeModel, tensor, type DType, type Shape, type Value } from '@ringtrain/graph';
 import { buildGradients } from './gradients.js';
 
 /** One input of a gradient check. */
@@ -7,6 +7,11 @@ export interface CheckInput {
   name: string;
   dtype: DType;
   shape: number[];
+  /**
+   * Shape of the graph input, with symbols such as `'batch'` for dimensions known only at run
+   * time. The run feeds `shape`. @defaultValue `shape`
+   */
+  graphShape?: Shape;
   data: Float32Array | Float64Array | BigInt64Array | Int32Array | Uint8Array;
   /** @defaultValue true for float inputs */
   differentiate?: boolean;
@@ -54,12 +59,15 @@ function randomCotangent(size: number, seed: number): number[] {
  */
 export async function checkGradients(options: GradientCheckOptions): Promise<GradientCheckResult> {
   const graph = new Graph('gradient_check');
-  const inputs = options.inputs.map((i) => graph.input(i.name, i.dtype, i.shape));
+  const inputs = options.inputs.map((i) => graph.input(i.name, i.dtype, i.graphShape ?? i.shape));
   const outputs = options.build(graph, inputs);
 
   // L = sum over outputs of sum(y * r).
   const terms = outputs.map((y, k) => {
-    const shape = y.shape as number[];
+    if (!isStaticShape(y.shape)) {
+      throw new Error(`checked output '${y.name}' must have a static shape, got ${formatShape(y.shape)}; reduce its symbolic axes in build`);
+    }
+    const shape = y.shape;
     const size = shape.reduce((a, b) => a * b, 1);
     const r = graph.constant(tensor(y.dtype, shape, randomCotangent(size, (options.seed ?? 1) + k)), 'r');
     return graph.op('ReduceSum', [graph.op('Mul', [y, r])], { keepdims: 0 });

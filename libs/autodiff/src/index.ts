@@ -1,3 +1,4 @@
 export { buildGradients, type GradientRequest } from './gradients.js';
 export { GradientError, VjpContext } from './vjp-context.js';
 export { VJP_RULES, type VjpRule } from './vjp-rules.js';
+export { TENSOR_VJP_RULES } from './vjp-rules-tensor.js';

@@ -1,5 +1,6 @@
 import { normalizeAxis, tensor, tensorToNumbers, type Value } from '@ringtrain/graph';
 import type { VjpContext } from './vjp-context.js';
+import { TENSOR_VJP_RULES } from './vjp-rules-tensor.js';
 
 /**
  * A vector-Jacobian rule: given the cotangents of a node's outputs, returns the cotangent of
@@ -308,4 +309,5 @@ export const VJP_RULES: Readonly<Record<string, VjpRule>> = {
   Transpose: transpose,
   Concat: concat,
   Dropout: dropout,
+  ...TENSOR_VJP_RULES,
 };
