@@ -2,13 +2,19 @@ export {
   mlpInferenceModel,
   mlpParameters,
   mlpTrainingGraph,
-  type DataInput,
-  type GradientLayout,
-  type MaskInput,
   type MlpConfig,
-  type TrainingGraph,
   type TrainingGraphOptions,
 } from './mlp.js';
+export type { DataInput, GradientLayout, MaskInput, TrainingGraph } from './training-graph.js';
+export { gptInferenceModel, gptParameters, gptTrainingGraph, type GptConfig, type GptGraphOptions } from './gpt.js';
+export {
+  encoderInferenceModel,
+  encoderParameters,
+  encoderTrainingGraph,
+  type EncoderConfig,
+  type EncoderGraphOptions,
+} from './encoder.js';
+export { type TransformerDims } from './transformer.js';
 export {
   initParameters,
   layoutParameters,

@@ -1,7 +1,8 @@
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { parseModel } from '@ringtrain/graph';
-import { mlpInferenceModel, mlpParameters, mlpTrainingGraph, type MlpConfig, type TrainingGraph } from './mlp.js';
+import { mlpInferenceModel, mlpParameters, mlpTrainingGraph, type MlpConfig } from './mlp.js';
+import type { TrainingGraph } from './training-graph.js';
 import { initParameters, parameterCount, type ParameterSpec } from './parameters.js';
 
 const MNIST: MlpConfig = { inputSize: 784, hidden: [800, 800], classes: 10 };

@@ -1,6 +1,7 @@
 import { buildGradients } from '@ringtrain/autodiff';
-import { Graph, serializeModel, tensor, type Dim, type Value } from '@ringtrain/graph';
+import { Graph, serializeModel, tensor, type Value } from '@ringtrain/graph';
 import { layoutParameters, parameterCount, type ParameterSpec } from './parameters.js';
+import type { GradientLayout, MaskInput, TrainingGraph } from './training-graph.js';
 
 /** A multilayer perceptron with ReLU hidden layers and optional dropout. */
 export interface MlpConfig {
@@ -16,49 +17,6 @@ export interface MlpConfig {
   inputMean?: number;
   /** Standard deviation that divides every input feature inside the graph. @defaultValue 0.3081 (MNIST) */
   inputStd?: number;
-}
-
-/** A dropout mask input of the training graph, made by the caller for every step. */
-export interface MaskInput {
-  /** Graph input name, float32 [batch, width], with values 0 or 1 / keepProb. */
-  name: string;
-  /** Layer the mask applies to: 0 for the input features, k >= 1 for the k-th hidden layer's output. */
-  layer: number;
-  width: number;
-  keepProb: number;
-}
-
-/** A data input of the training graph. */
-export interface DataInput {
-  name: string;
-  dtype: string;
-  shape: Dim[];
-}
-
-/** Layout of the gradient outputs of the training session. */
-export type GradientLayout = 'perParameter' | 'flat';
-
-/** A forward-and-backward graph with its input and output contract. */
-export interface TrainingGraph {
-  /** ONNX ModelProto, opset 17. */
-  bytes: Uint8Array;
-  /** Parameters, which are graph inputs named as the specs, in flat-buffer order. */
-  parameters: ParameterSpec[];
-  /** `input` float32 [batch, inputSize] and `labels` int64 [batch]. */
-  dataInputs: DataInput[];
-  maskInputs: MaskInput[];
-  outputs: {
-    /** Sum over the batch of the cross-entropy, a float32 scalar. */
-    lossSum: string;
-    /** Number of samples whose argmax equals the label, an int64 scalar. */
-    correct: string;
-    /**
-     * With layout 'perParameter', gradients[i] is the gradient of parameters[i]; with 'flat',
-     * one output contains all gradients in flat-buffer order. Gradients are of the summed loss.
-     */
-    gradients: string[];
-    gradientLayout: GradientLayout;
-  };
 }
 
 /** Options of {@link mlpTrainingGraph}. */
@@ -202,6 +160,7 @@ export function mlpTrainingGraph(cfg: MlpConfig, options: TrainingGraphOptions =
       { name: 'labels', dtype: 'int64', shape: ['batch'] },
     ],
     maskInputs,
+    termsPerSample: 1,
     outputs: { lossSum: 'loss_sum', correct: 'correct', gradients: gradientNames, gradientLayout: layout },
   };
 }

@@ -3,6 +3,7 @@ import { Philox, RandomStream } from '@ringtrain/random';
 /** Initialisation rule of a parameter tensor. */
 export type ParameterInit =
   | { kind: 'uniform'; /** Values are drawn from U(-bound, bound). */ bound: number }
+  | { kind: 'normal'; /** Values are drawn from N(0, std^2). */ std: number }
   | { kind: 'zeros' }
   | { kind: 'ones' };
 
@@ -61,6 +62,11 @@ export function initParameters(specs: readonly ParameterSpec[], seed: number): F
         rng.fillUniform(view, spec.offset);
         const { bound } = spec.init;
         for (let i = 0; i < view.length; i++) view[i] = (2 * view[i]! - 1) * bound;
+        break;
+      }
+      case 'normal': {
+        const { std } = spec.init;
+        for (let i = 0; i < view.length; i++) view[i] = rng.normal(spec.offset + i) * std;
         break;
       }
     }

@@ -1,0 +1,151 @@
+import { buildGradients } from '@ringtrain/autodiff';
+import { Graph, serializeModel, type Value } from '@ringtrain/graph';
+import { layoutParameters, type ParameterSpec } from './parameters.js';
+import { finalNormTensors, initializerSource, inputSource } from './sources.js';
+import type { MaskInput, TrainingGraph } from './training-graph.js';
+import { blockTensors, checkDims, TransformerBuilder, type TransformerDims } from './transformer.js';
+
+/**
+ * A GPT language model: token and position embeddings, pre-norm blocks with causal multi-head
+ * self-attention and a GELU MLP, a final LayerNorm and an output head, by default tied to the
+ * token embedding (one tensor, used twice).
+ */
+export interface GptConfig extends TransformerDims {
+  vocabSize: number;
+  /** Drop probability of the embeddings, attention weights and residual branches. @defaultValue 0 */
+  dropout?: number;
+  /** Whether the output head reuses the token embedding. @defaultValue true */
+  tieEmbeddings?: boolean;
+}
+
+/** Options of {@link gptTrainingGraph}. */
+export interface GptGraphOptions {
+  /** Sequences per run; the graph's batch is static. */
+  batch: number;
+  /** Sequence length. @defaultValue blockSize */
+  seq?: number;
+  /** Whether to emit gradients; false builds an evaluation graph. @defaultValue true */
+  gradients?: boolean;
+}
+
+function validate(cfg: GptConfig): void {
+  checkDims('GptConfig', cfg);
+  if (!Number.isInteger(cfg.vocabSize) || cfg.vocabSize <= 0) {
+    throw new RangeError(`GptConfig vocabSize must be a positive integer, got ${cfg.vocabSize}`);
+  }
+  const p = cfg.dropout ?? 0;
+  if (!(p >= 0 && p < 1)) throw new RangeError(`GptConfig dropout must be in [0, 1), got ${p}`);
+}
+
+/**
+ * Returns the GPT's parameters in flat-buffer order: `wte` [vocab, nEmbd], `wpe` [blockSize,
+ * nEmbd], the blocks `h{l}.*`, `ln_f.*`, and `lm_head.weight` [vocab, nEmbd] only when the
+ * head is untied. Initialised as GPT-2: N(0, 0.02), residual projections N(0, 0.02 /
+ * sqrt(2 nLayer)), zero biases, unit LayerNorm scales.
+ *
+ * @throws RangeError on an invalid config
+ */
+export function gptParameters(cfg: GptConfig): ParameterSpec[] {
+  validate(cfg);
+  const std = { kind: 'normal' as const, std: 0.02 };
+  const tensors = [
+    { name: 'wte', shape: [cfg.vocabSize, cfg.nEmbd], init: std },
+    { name: 'wpe', shape: [cfg.blockSize, cfg.nEmbd], init: std },
+    ...Array.from({ length: cfg.nLayer }, (_, l) => blockTensors(cfg, l)).flat(),
+    ...finalNormTensors(cfg.nEmbd, cfg.bias !== false),
+  ];
+  if (cfg.tieEmbeddings === false) tensors.push({ name: 'lm_head.weight', shape: [cfg.vocabSize, cfg.nEmbd], init: std });
+  return layoutParameters(tensors);
+}
+
+/** Name of the head's weight: the token embedding when tied. */
+function headName(cfg: GptConfig): string {
+  return cfg.tieEmbeddings === false ? 'lm_head.weight' : 'wte';
+}
+
+/**
+ * Builds a GPT training graph for a static batch. Inputs: the parameters, `idx` and `targets`
+ * (int64 [batch, seq]; a target of -1 is ignored), and one dropout mask per site when dropout
+ * is on. Outputs: `loss_sum` (summed cross-entropy over counted targets), `correct` and, unless
+ * `gradients` is false, `grad.<name>` per parameter. A tied embedding is one input with one
+ * gradient, the sum over both of its uses.
+ */
+export function gptTrainingGraph(cfg: GptConfig, options: GptGraphOptions): TrainingGraph {
+  const specs = gptParameters(cfg);
+  const seq = options.seq ?? cfg.blockSize;
+  const { batch } = options;
+  if (!Number.isInteger(batch) || batch <= 0) throw new RangeError(`GPT graph batch must be a positive integer, got ${batch}`);
+  if (!Number.isInteger(seq) || seq <= 0 || seq > cfg.blockSize) {
+    throw new RangeError(`GPT graph seq must be an integer in [1, blockSize ${cfg.blockSize}], got ${seq}`);
+  }
+  const withGradients = options.gradients ?? true;
+  const g = new Graph(withGradients ? 'gpt_train' : 'gpt_eval');
+  const params = specs.map((spec) => g.input(spec.name, 'float32', spec.shape));
+  const idx = g.input('idx', 'int64', [batch, seq]);
+  const targets = g.input('targets', 'int64', [batch, seq]);
+
+  const maskInputs: MaskInput[] = [];
+  const masks = new Map<string, Value>();
+  const p = cfg.dropout ?? 0;
+  if (withGradients && p > 0) {
+    const sites = [{ name: 'embed.dropout', width: seq * cfg.nEmbd }, ...TransformerBuilder.blockSites(cfg, seq)];
+    sites.forEach((site, layer) => {
+      masks.set(site.name, g.input(site.name, 'float32', [batch, site.width]));
+      maskInputs.push({ name: site.name, layer, width: site.width, keepProb: 1 - p });
+    });
+  }
+
+  const b = new TransformerBuilder(g, cfg, { kind: 'rows', batch, seq }, inputSource(g, specs, params), masks);
+  let x = b.dropout(b.embed(idx, 'wte', 'wpe'), 'embed.dropout');
+  const causal = b.causalBias(idx);
+  for (let l = 0; l < cfg.nLayer; l++) x = b.block(x, l, causal);
+  const h = b.layerNorm(x, 'ln_f');
+  const logits = g.op('Gemm', [h, b.params.get(headName(cfg))], { transB: 1 }, { name: 'lm_head' });
+  const flatTargets = g.op('Reshape', [targets, g.int64s([batch * seq])], {}, { name: 'targets_flat' });
+  const lossSum = g.op('SoftmaxCrossEntropyLoss', [logits, flatTargets], { reduction: 'sum', ignore_index: -1 }, { name: 'loss' });
+  const predicted = g.op('ArgMax', [logits], { axis: 1, keepdims: 0 }, { name: 'predicted' });
+  const hits = g.op('Cast', [g.op('Equal', [predicted, flatTargets], {}, { name: 'hit' })], { to: 7 }, { name: 'hits' });
+  const correct = g.op('ReduceSum', [hits], { keepdims: 0 }, { name: 'correct_count' });
+
+  const grads = withGradients ? buildGradients(g, { loss: lossSum, wrt: params }) : [];
+  g.output(lossSum, 'loss_sum');
+  g.output(correct, 'correct');
+  const gradients = grads.map((grad, i) => g.output(grad, `grad.${specs[i]!.name}`).name);
+  return {
+    bytes: serializeModel(g),
+    parameters: specs,
+    dataInputs: [
+      { name: 'idx', dtype: 'int64', shape: [batch, seq] },
+      { name: 'targets', dtype: 'int64', shape: [batch, seq] },
+    ],
+    maskInputs,
+    termsPerSample: seq,
+    batch,
+    outputs: { lossSum: 'loss_sum', correct: 'correct', gradients, gradientLayout: 'perParameter' },
+  };
+}
+
+/**
+ * Builds the inference model: one input `idx` (int64 [batch, seq], seq up to blockSize), one
+ * output `logits` (float32 [batch, seq, vocab]), parameters as initializers, opset 17. Linear
+ * weights are stored as [in, out] for MatMul; the tied head reads `wte` through a Transpose,
+ * so the file holds it once. `metadata` goes to metadata_props, with `blockSize` added.
+ *
+ * @throws RangeError when `params` has the wrong length or the config is invalid
+ */
+export function gptInferenceModel(cfg: GptConfig, params: Float32Array, metadata: Readonly<Record<string, string>> = {}): Uint8Array {
+  const specs = gptParameters(cfg);
+  const g = new Graph('gpt');
+  const source = initializerSource(g, specs, params, 'GPT');
+  const idx = g.input('idx', 'int64', ['batch', 'seq']);
+  const b = new TransformerBuilder(g, cfg, { kind: 'tensor' }, source);
+  let x = b.embed(idx, 'wte', 'wpe');
+  const causal = b.causalBias(idx);
+  for (let l = 0; l < cfg.nLayer; l++) x = b.block(x, l, causal);
+  const h = b.layerNorm(x, 'ln_f');
+  const head = cfg.tieEmbeddings === false
+    ? source.transposed('lm_head.weight')
+    : g.op('Transpose', [source.get('wte')], { perm: [1, 0] }, { name: 'wte_t' });
+  g.output(g.op('MatMul', [h, head], {}, { name: 'lm_head' }), 'logits');
+  return serializeModel(g, { metadata: { ...metadata, blockSize: String(cfg.blockSize), modelKind: 'gpt' } });
+}
