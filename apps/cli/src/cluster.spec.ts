@@ -142,7 +142,7 @@ describe('resume safety', () => {
     const bad = startCli(['launch', '--resume', first.runDir, '--workers', '1', '--set', 'model.hidden=16', '--set', 'train.steps=4']);
     const { code } = await bad.exited;
     expect(code).toBe(2);
-    expect(bad.lines.join('\n')).toMatch(/contains 52650 parameters but the model config .* has 12730/);
+    expect(bad.lines.join('\n')).toMatch(/contains 52650 parameters but the mlp model of the config has 12730/);
     expect(readFileSync(join(first.runDir, 'config.json'), 'utf8')).toBe(configBefore);
 
     const done = startCli(['launch', '--resume', first.runDir, '--workers', '1', '--set', 'train.steps=2']);

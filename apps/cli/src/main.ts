@@ -3,6 +3,8 @@ import { CheckpointError } from '@ringtrain/checkpoint';
 import { ConfigError, RUN_CONFIG_SCHEMA, describeFields } from '@ringtrain/config';
 import { UsageError } from './args.js';
 import { COORDINATOR_HELP, coordinatorCommand } from './coordinator-command.js';
+import { GENERATE_HELP, generateCommand } from './generate-command.js';
+import { ModelFileError } from './generate/model.js';
 import { LAUNCH_HELP, launchCommand } from './launch-command.js';
 import { WORKER_HELP, workerCommand } from './worker-command.js';
 
@@ -15,6 +17,7 @@ Commands:
   launch        coordinator + N local worker processes (the usual entry point)
   coordinator   the coordinator alone, for runs across several hosts
   worker        one worker, joining a coordinator
+  generate      print a continuation of a prompt, sampled from a language model
   config-keys   list every run config key with its type and default
 
 Run 'ringtrain <command> --help' for the options of a command.`;
@@ -23,6 +26,7 @@ const commands: Record<string, { run: (argv: string[]) => Promise<number>; help:
   launch: { run: launchCommand, help: LAUNCH_HELP },
   coordinator: { run: coordinatorCommand, help: COORDINATOR_HELP },
   worker: { run: workerCommand, help: WORKER_HELP },
+  generate: { run: (argv) => generateCommand(argv), help: GENERATE_HELP },
   'config-keys': {
     run: async () => {
       process.stdout.write(describeFields(RUN_CONFIG_SCHEMA).join('\n') + '\n');
@@ -50,7 +54,7 @@ async function main(argv: string[]): Promise<number> {
   try {
     return await command.run(rest);
   } catch (err) {
-    if (err instanceof UsageError || err instanceof ConfigError || err instanceof CheckpointError) {
+    if (err instanceof UsageError || err instanceof ConfigError || err instanceof CheckpointError || err instanceof ModelFileError) {
       process.stderr.write(`ringtrain ${name}: ${err.message}\n`);
       return 2;
     }
@@ -74,7 +78,7 @@ function exitAfterFlush(code: number): void {
 
 /** Errors from outside (files, addresses) that need their message, not a stack trace. */
 function isExpectedError(err: unknown): err is Error {
-  if (err instanceof CheckpointError || err instanceof UsageError || err instanceof ConfigError) return true;
+  if (err instanceof CheckpointError || err instanceof UsageError || err instanceof ConfigError || err instanceof ModelFileError) return true;
   return err instanceof Error && typeof (err as NodeJS.ErrnoException).code === 'string';
 }
 

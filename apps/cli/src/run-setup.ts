@@ -3,8 +3,7 @@ import { basename, join, resolve } from 'node:path';
 import { CheckpointError, decodeCheckpoint, type Checkpoint } from '@ringtrain/checkpoint';
 import { readRunConfig, resolveRunConfig, type RunConfig } from '@ringtrain/config';
 import { RunDirectory, newRunId } from '@ringtrain/coordinator';
-import { loadMnist } from '@ringtrain/data';
-import { mlpParameters, parameterCount } from '@ringtrain/models';
+import { readRunData } from './run-data.js';
 import { UsageError } from './args.js';
 
 /** The config, run directory and resume point of a run about to start. */
@@ -63,11 +62,10 @@ function newestValidCheckpoint(runDir: RunDirectory, warnings: string[]): { name
   return undefined;
 }
 
-/** Optimiser steps per epoch over the training set, as the distributed sampler counts them. */
-function stepsPerEpoch(config: RunConfig): number {
-  const { count } = loadMnist({ dir: config.data.path, split: 'train' });
+/** Optimiser steps per epoch over `items` training items, as the distributed sampler counts them. */
+function stepsPerEpoch(config: RunConfig, items: number): number {
   const { batchSize, dropLast } = config.train;
-  return dropLast ? Math.floor(count / batchSize) : Math.ceil(count / batchSize);
+  return dropLast ? Math.floor(items / batchSize) : Math.ceil(items / batchSize);
 }
 
 /**
@@ -75,20 +73,20 @@ function stepsPerEpoch(config: RunConfig): number {
  * anything in the run directory is written, so a bad `--set` leaves the run resumable.
  */
 function checkResumable(config: RunConfig, checkpoint: Checkpoint, name: string): void {
-  const { inputSize, hidden, classes } = config.model;
-  const expected = parameterCount(mlpParameters({ inputSize, hidden, classes }));
+  const data = readRunData(config);
+  const expected = data.parameters;
   const found = checkpoint.tensors['parameters']?.length ?? 0;
   if (found !== expected) {
     throw new UsageError(
-      `${name} contains ${found} parameters but the model config (inputSize ${inputSize}, hidden [${hidden.join(', ')}], ` +
-        `classes ${classes}) has ${expected}; resume with the run's model config`,
+      `${name} contains ${found} parameters but the ${config.model.kind} model of the config has ${expected}; ` +
+        "resume with the run's model config",
     );
   }
   const optimizer = String(checkpoint.state['optimizer'] ?? '');
   if (optimizer !== config.optim.name) {
     throw new UsageError(`${name} contains ${optimizer} optimiser state but optim.name is ${config.optim.name}; resume with optim.name=${optimizer}`);
   }
-  const totalSteps = config.train.steps ?? (config.train.epochs ?? 1) * stepsPerEpoch(config);
+  const totalSteps = config.train.steps ?? (config.train.epochs ?? 1) * stepsPerEpoch(config, data.trainItems);
   if (totalSteps <= checkpoint.step) {
     const key = config.train.steps !== undefined ? `train.steps is ${config.train.steps}` : `train.epochs ${config.train.epochs} ends at step ${totalSteps}`;
     throw new UsageError(`${name} is already at step ${checkpoint.step} and ${key}; raise it to train further`);

@@ -2,10 +2,9 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import type { RunConfig } from '@ringtrain/config';
-import { loadMnist } from '@ringtrain/data';
 import type { Logger } from '@ringtrain/logging';
 import { coordinatorPb } from '@ringtrain/proto';
-import { evaluateClassifier } from './evaluate-model.js';
+import { evaluateExportedModel } from './evaluate-run.js';
 import { SETUP_TIMEOUT_FACTOR, silentMembers, threadsPerMember, type Member } from './membership.js';
 import { RunDirectory, sha256Hex, writeFileAtomic } from './run-directory.js';
 
@@ -412,15 +411,7 @@ export class Coordinator {
     };
     if (existsSync(modelPath)) {
       summary['modelBytes'] = statSync(modelPath).size;
-      const test = loadMnist({ dir: config.data.path, split: 'test' });
-      logger.info({ samples: test.count }, 'evaluating model.onnx on the test set');
-      const result = await evaluateClassifier(readFileSync(modelPath), test.images, test.labels, {
-        features: config.model.inputSize,
-        threads: 2,
-      });
-      summary['testAccuracy'] = result.correct / result.count;
-      summary['testErrors'] = result.count - result.correct;
-      summary['testLoss'] = result.loss;
+      Object.assign(summary, await evaluateExportedModel(config, readFileSync(modelPath), logger));
     }
     summary['wallSeconds'] = (Date.now() - this.startedMs) / 1000;
     runDir.writeJson('summary.json', summary);

@@ -30,13 +30,19 @@ export interface ComputeLayout {
   stepsPerEpoch: number;
   totalSteps: number;
   samplesPerStep: number;
+  /** Tokens per training sample for language models, else 0. */
+  tokensPerSample: number;
+  /** What evaluation measures: validation loss (language models) or test accuracy. */
+  evalSplit: 'val' | 'test';
 }
 
 /** Offsets after the gradients in the gradient buffer: summed across ranks with them. */
 export const STAT_LOSS_SUM = 0;
 export const STAT_CORRECT = 1;
+/** Loss terms: samples for classifiers, target tokens for language models. */
 export const STAT_COUNT = 2;
-export const STAT_WORDS = 3;
+export const STAT_SAMPLES = 3;
+export const STAT_WORDS = 4;
 
 export type ComputeReply =
   | ({ type: 'setup' } & ComputeLayout)

