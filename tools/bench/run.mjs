@@ -1,10 +1,11 @@
 #!/usr/bin/env node
 // Benchmark of ringtrain against the PyTorch peer scripts: one worker's MLP
-// throughput, the 2-worker data-parallel step, and all-reduce bus bandwidth.
+// throughput, the 2-worker data-parallel step, all-reduce bus bandwidth, and
+// one worker's character GPT throughput.
 // Peer and ringtrain runs alternate within each round, every run's CPU load is
 // recorded, and the tables report medians over undisturbed runs.
 // Run `node tools/bench/run.mjs --help` for the options.
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,13 +17,26 @@ import {
   allreducePeerArgs,
   checkPeersDir,
   ddpPeerArgs,
+  gptPeerArgs,
   mlpPeerArgs,
   readAllreducePeerResult,
   readDdpPeerResult,
+  readGptPeerResult,
   readMlpPeerResult,
 } from './lib/peers.mjs';
 import { findRingBench, readRingBenchLine, RING_BENCH_ENTRY, ringBenchArgs } from './lib/ring-bench.mjs';
-import { CLI_PATH, createRunsDir, findRunDir, launchArgs, readRunFigures, removeRunsDir } from './lib/ringtrain-runs.mjs';
+import {
+  CLI_PATH,
+  createRunsDir,
+  findRunDir,
+  GPT_CONFIG,
+  gptOverrides,
+  launchArgs,
+  readGptRunFigures,
+  readGptShape,
+  readRunFigures,
+  removeRunsDir,
+} from './lib/ringtrain-runs.mjs';
 import { renderReport } from './lib/report.mjs';
 
 const WORKSPACE = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -39,7 +53,7 @@ class BenchSession {
     this.logDir = logDir;
     this.runs = [];
     this.startedMs = Date.now();
-    this.blocked = { pytorch: null, ringtrain: null, ringBench: null };
+    this.blocked = { pytorch: null, ringtrain: null, ringBench: null, gpt: null };
     this.runCounter = 0;
     this.skipped = new Set();
   }
@@ -126,6 +140,10 @@ function summarizeFailure(output) {
 }
 
 function describeFigures(figures) {
+  if (typeof figures.tokensPerSec === 'number') {
+    const stepMs = typeof figures.msPerStep === 'number' ? `, ${figures.msPerStep.toFixed(1)} ms/step` : '';
+    return `${Math.round(figures.tokensPerSec)} tokens/s${stepMs}`;
+  }
   if (typeof figures.samplesPerSec === 'number') {
     const extra = typeof figures.allreduceMs === 'number' ? `, all-reduce ${figures.allreduceMs.toFixed(2)} ms/step` : '';
     return `${Math.round(figures.samplesPerSec)} samples/s${extra}`;
@@ -146,8 +164,8 @@ function peerSpec(session, context, fields) {
   };
 }
 
-/** Builds a slot for one ringtrain launch in a fresh runs directory. */
-function launchSpec(session, context, fields, launch) {
+/** Builds a slot for one ringtrain launch in a fresh runs directory. `readRun` reads the run directory it writes. */
+function launchSpec(session, context, fields, launch, readRun = readRunFigures) {
   return {
     side: 'ringtrain',
     command: process.execPath,
@@ -155,7 +173,7 @@ function launchSpec(session, context, fields, launch) {
     env: context.ringtrainEnv,
     prepare: () => ({ runsDir: createRunsDir() }),
     args: (state) => launchArgs({ runsDir: state.runsDir, ...launch }),
-    readFigures: (_output, state) => readRunFigures(findRunDir(state.runsDir)),
+    readFigures: (_output, state) => readRun(findRunDir(state.runsDir)),
     cleanup: (state) => {
       if (!session.options.keepRuns) removeRunsDir(state.runsDir);
     },
@@ -260,6 +278,36 @@ async function runAllreduceStage(session, context) {
   }
 }
 
+async function runGptStage(session, context) {
+  if (session.blocked.gpt) return;
+  const { gptSteps: steps, threads, repeat } = session.options;
+  const { textFile, gptShape: shape } = context;
+  for (let round = 1; round <= repeat; round++) {
+    for (const threadCount of threads) {
+      const variant = `threads=${threadCount}`;
+      await session.runSlot(peerSpec(session, context, {
+        stage: 'gpt',
+        variant,
+        round,
+        args: () => gptPeerArgs(context.peersDir, { shape, steps, threads: threadCount, textFile }),
+        readFigures: (output) => {
+          const figures = readGptPeerResult(requireJson(output.stdout, 'char_gpt.py'));
+          checkBlas(session, context, figures);
+          return figures;
+        },
+      }));
+      const launch = {
+        workers: 1,
+        steps,
+        threads: threadCount,
+        config: GPT_CONFIG,
+        overrides: gptOverrides({ textFile, steps }),
+      };
+      await session.runSlot(launchSpec(session, context, { stage: 'gpt', variant, round }, launch, readGptRunFigures));
+    }
+  }
+}
+
 function requireJson(stdout, script) {
   const result = lastJsonLine(stdout);
   if (!result) throw new Error(`${script} printed no JSON object`);
@@ -281,6 +329,19 @@ async function prepareRingtrain(session, context) {
   }
 }
 
+/** Resolves the gpt stage's text file and model shape, or blocks the stage when no --text-file is given. */
+function prepareGptStage(session, context) {
+  const { textFile } = session.options;
+  if (!textFile) {
+    session.blocked.gpt = 'no --text-file FILE given';
+    progress('no --text-file FILE given: skipping the gpt stage');
+    return;
+  }
+  context.textFile = resolve(textFile);
+  if (!existsSync(context.textFile)) throw new Error(`--text-file ${textFile}: file not found`);
+  context.gptShape = readGptShape(join(WORKSPACE, GPT_CONFIG));
+}
+
 function buildContext(session) {
   const { options } = session;
   const context = { machine: readMachineInfo(WORKSPACE), idxDir: resolveIdxDir(WORKSPACE, options.idxDir) };
@@ -291,9 +352,10 @@ function buildContext(session) {
   context.peerEnv = peerEnv;
   // Sources edited while the benchmark runs must not trigger a rebuild inside a timed launch.
   context.ringtrainEnv = { ...process.env, RINGTRAIN_SKIP_BUILD: '1' };
+  if (options.stages.includes('gpt')) prepareGptStage(session, context);
   if (options.peersDir) {
     context.peersDir = resolve(options.peersDir);
-    checkPeersDir(context.peersDir);
+    checkPeersDir(context.peersDir, options.stages.filter((stage) => stage !== 'gpt' || !session.blocked.gpt));
   } else {
     session.blocked.pytorch = 'no --peers DIR given';
     progress('no --peers DIR given: running the ringtrain side only');
@@ -320,16 +382,24 @@ async function main() {
   const context = buildContext(session);
   progress(`logs in ${logDir}; stages ${options.stages.join(',')}; ${options.repeat} rounds`);
   await prepareRingtrain(session, context);
-  const stageRunners = { mlp: runMlpStage, ddp: runDdpStage, allreduce: runAllreduceStage };
+  const stageRunners = { mlp: runMlpStage, ddp: runDdpStage, allreduce: runAllreduceStage, gpt: runGptStage };
   for (const stage of options.stages) await stageRunners[stage](session, context);
 
-  const report = renderReport({ runs: session.runs, stages: options.stages, options, machine: context.machine, blocked: session.blocked });
+  const report = renderReport({
+    runs: session.runs,
+    stages: options.stages,
+    options,
+    machine: context.machine,
+    blocked: session.blocked,
+    gptShape: context.gptShape,
+  });
   if (options.outFile) {
     const result = {
       startedAt: new Date(session.startedMs).toISOString(),
       finishedAt: new Date().toISOString(),
       machine: context.machine,
       options,
+      gptShape: context.gptShape,
       blocked: session.blocked,
       runs: session.runs,
     };

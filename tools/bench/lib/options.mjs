@@ -1,7 +1,10 @@
 // Command-line options of tools/bench/run.mjs.
 import { parseArgs } from 'node:util';
 
-export const STAGES = ['mlp', 'ddp', 'allreduce'];
+export const STAGES = ['mlp', 'ddp', 'allreduce', 'gpt'];
+
+/** Stages that run when --only is not given. gpt joins them when --text-file is given. */
+export const DEFAULT_STAGES = ['mlp', 'ddp', 'allreduce'];
 
 export const HELP = `Usage: node tools/bench/run.mjs [--peers DIR] [options]
        npm run bench -- --peers DIR [options]
@@ -18,15 +21,23 @@ Stages (--only):
   allreduce  all-reduce bus bandwidth: gloo (allreduce_bench.py) beside the
              ringtrain ring over gRPC, over a net socket, and one raw grpc-js
              stream (libs/collectives/bench/)
+  gpt        one worker's training tokens/s, character GPT of
+             examples/nanogpt-shakespeare-char.json, against char_gpt.py
+             with the same model, batch and text, at each --threads count
 
 Options:
-  --peers DIR            folder with mnist_mlp.py, mnist_ddp.py and
-                         allreduce_bench.py; without it only ringtrain runs
-  --only LIST            comma-separated stages (default: mlp,ddp,allreduce)
+  --peers DIR            folder with the peer scripts of the chosen stages
+                         (mnist_mlp.py, mnist_ddp.py, allreduce_bench.py,
+                         char_gpt.py); without it only ringtrain runs
+  --only LIST            comma-separated stages (default: mlp,ddp,allreduce,
+                         and gpt when --text-file is given)
   --repeat K             rounds per stage (default 3)
   --out FILE             write every run and the machine details as JSON
   --steps N              training steps per run, both sides (default 400)
-  --threads LIST         thread counts of the mlp stage (default 1,2)
+  --threads LIST         thread counts of the mlp and gpt stages (default 1,2)
+  --text-file FILE       UTF-8 text that both sides of the gpt stage train on;
+                         without it the gpt stage is skipped
+  --gpt-steps N          training steps per gpt run, both sides (default 300)
   --sizes-mb LIST        all-reduce sizes in MiB (default 1,16,64)
   --world-sizes LIST     all-reduce world sizes (default 2,4)
   --iters N              timed gloo all-reduce calls per size (default 20)
@@ -96,6 +107,8 @@ export function parseOptions(argv) {
       out: { type: 'string' },
       steps: { type: 'string' },
       threads: { type: 'string' },
+      'text-file': { type: 'string' },
+      'gpt-steps': { type: 'string' },
       'sizes-mb': { type: 'string' },
       'world-sizes': { type: 'string' },
       iters: { type: 'string' },
@@ -119,7 +132,8 @@ export function parseOptions(argv) {
     strict: true,
     allowPositionals: false,
   });
-  const stages = parseList(values.only ?? STAGES.join(','), 'only', (s) => (STAGES.includes(s) ? s : undefined));
+  const defaultStages = values['text-file'] === undefined ? DEFAULT_STAGES : [...DEFAULT_STAGES, 'gpt'];
+  const stages = parseList(values.only ?? defaultStages.join(','), 'only', (s) => (STAGES.includes(s) ? s : undefined));
   return {
     help: values.help === true,
     peersDir: values.peers,
@@ -129,6 +143,8 @@ export function parseOptions(argv) {
     steps: scalar(values, 'steps', positiveInteger, 400),
     batchSize: 128,
     threads: parseList(values.threads ?? '1,2', 'threads', positiveInteger),
+    textFile: values['text-file'],
+    gptSteps: scalar(values, 'gpt-steps', positiveInteger, 300),
     sizesMiB: parseList(values['sizes-mb'] ?? '1,16,64', 'sizes-mb', (s) => {
       const value = Number(s);
       return Number.isFinite(value) && value > 0 ? value : undefined;

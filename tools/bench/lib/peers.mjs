@@ -1,13 +1,19 @@
 // Commands for the PyTorch peer scripts (mnist_mlp.py, mnist_ddp.py,
-// allreduce_bench.py) and readers for the JSON object each prints last.
+// allreduce_bench.py, char_gpt.py) and readers for the JSON object each prints last.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
-export const PEER_SCRIPTS = ['mnist_mlp.py', 'mnist_ddp.py', 'allreduce_bench.py'];
+/** The peer script that each stage runs. */
+export const STAGE_PEER_SCRIPTS = {
+  mlp: 'mnist_mlp.py',
+  ddp: 'mnist_ddp.py',
+  allreduce: 'allreduce_bench.py',
+  gpt: 'char_gpt.py',
+};
 
-/** Raises when `peersDir` lacks one of the scripts the benchmark runs. */
-export function checkPeersDir(peersDir) {
-  const missing = PEER_SCRIPTS.filter((name) => !existsSync(join(peersDir, name)));
+/** Raises when `peersDir` lacks the script of one of `stages`. */
+export function checkPeersDir(peersDir, stages) {
+  const missing = stages.map((stage) => STAGE_PEER_SCRIPTS[stage]).filter((name) => !existsSync(join(peersDir, name)));
   if (missing.length > 0) {
     throw new Error(`--peers ${peersDir}: missing ${missing.join(', ')}; pass the folder that contains the PyTorch peer scripts`);
   }
@@ -61,6 +67,47 @@ export function allreducePeerArgs(peersDir, { sizesMiB, worldSizes, iters, warmu
     '--threads-per-rank', '1',
     '--quiet',
   ];
+}
+
+/**
+ * Returns the char_gpt.py arguments for `steps` training iterations of the GPT
+ * `shape` (from the ringtrain config, see readGptShape) on `textFile`. The
+ * peer keeps its defaults otherwise: 100 warm-up iterations, cosine decay to
+ * lr / 10, AdamW betas 0.9 / 0.99, weight decay 0.1, clipping at 1.0,
+ * dropout 0 and a tied head, which readGptShape checks against the config.
+ * Evaluation is cut to 64 validation windows and sampling is off, because
+ * neither counts towards tokens/s.
+ */
+export function gptPeerArgs(peersDir, { shape, steps, threads, textFile }) {
+  return [
+    join(peersDir, 'char_gpt.py'),
+    '--n-layer', String(shape.nLayer),
+    '--n-head', String(shape.nHead),
+    '--n-embd', String(shape.nEmbd),
+    '--block-size', String(shape.blockSize),
+    '--batch-size', String(shape.batchSize),
+    '--iters', String(steps),
+    '--lr', String(shape.lr),
+    '--threads', String(threads),
+    '--text-file', textFile,
+    '--eval-max-windows', '64',
+    '--sample-chars', '0',
+    '--quiet',
+  ];
+}
+
+/** Extracts the figures of a char_gpt.py result object. */
+export function readGptPeerResult(result) {
+  return {
+    tokensPerSec: requireNumber(result, 'train_tokens_per_s'),
+    msPerStep: requireNumber(result, 'ms_per_iter'),
+    steps: result.iters,
+    threads: result.threads,
+    valLoss: result.val_loss,
+    blas: result.blas,
+    torch: result.torch,
+    selfReportedLoad: selfReportedLoad(result),
+  };
 }
 
 /** Extracts the figures of a mnist_mlp.py result object. */

@@ -40,6 +40,40 @@ function mlpTable(runs, threadCounts) {
   return lines.join('\n');
 }
 
+/** Formats how many of a summary's runs were undisturbed, as "k of n". */
+function formatUndisturbed(summary) {
+  const undisturbed = summary.disturbedFlags.filter((flag) => !flag).length;
+  return `${undisturbed} of ${summary.total}`;
+}
+
+function gptTable(runs, threadCounts) {
+  const lines = [
+    '| threads | PyTorch eager tokens/s | ringtrain, 1 worker, tokens/s | ringtrain / PyTorch | undisturbed runs, PyTorch / ringtrain | ' +
+      'PyTorch ms / step | ringtrain ms / step | ringtrain compute / optimizer ms / step |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- |',
+  ];
+  for (const threads of threadCounts) {
+    const variant = `threads=${threads}`;
+    const peerRuns = completedRuns(runs, 'gpt', 'pytorch', variant);
+    const ourRuns = completedRuns(runs, 'gpt', 'ringtrain', variant);
+    const peer = summarizeRuns(peerRuns, (r) => r.figures.tokensPerSec);
+    const ours = summarizeRuns(ourRuns, (r) => r.figures.tokensPerSec);
+    const peerStep = summarizeRuns(peerRuns, (r) => r.figures.msPerStep);
+    const ourStep = summarizeRuns(ourRuns, (r) => r.figures.msPerStep);
+    const compute = summarizeRuns(ourRuns, (r) => r.figures.computeMs);
+    const optimizer = summarizeRuns(ourRuns, (r) => r.figures.optimizerMs);
+    lines.push(`| ${threads} | ${formatCell(peer, 0)} | ${formatCell(ours, 0)} | ${formatRatio(ours, peer)} | ` +
+      `${formatUndisturbed(peer)} / ${formatUndisturbed(ours)} | ${formatCell(peerStep, 1)} | ${formatCell(ourStep, 1)} | ` +
+      `${formatNumber(compute.median, 1)} / ${formatNumber(optimizer.median, 1)} |`);
+  }
+  lines.push('');
+  lines.push('tokens/s = steps x batch x block / time in training steps (forward + backward + clipping + optimizer step) on both sides; ' +
+    'start-up, data loading, evaluation and export are left out. PyTorch ms / step is `ms_per_iter` of char_gpt.py. ' +
+    'ringtrain ms / step is the mean computeMs + allreduceMs + optimizerMs per step of summary.json, ' +
+    'and its compute / optimizer columns are medians over runs of those means.');
+  return lines.join('\n');
+}
+
 function ddpTable(runs) {
   const ddp = completedRuns(runs, 'ddp', 'pytorch', 'ddp');
   const timed = completedRuns(runs, 'ddp', 'pytorch', 'ddp-timed');
@@ -118,7 +152,7 @@ function loadTable(runs) {
 }
 
 /** Builds the markdown report for the stages that ran. */
-export function renderReport({ runs, stages, options, machine, blocked }) {
+export function renderReport({ runs, stages, options, machine, blocked, gptShape }) {
   const parts = [
     `Machine: ${machine.cpuModel}, ${machine.cores} cores, VNNI: ${machine.vnni ?? 'none'}, Node ${machine.node}, ` +
       `onnxruntime-node ${machine.onnxruntimeNode ?? 'n/a'}, torch ${machine.torch ?? 'n/a'}, BLAS ${machine.blas ?? 'n/a'}; ` +
@@ -132,6 +166,14 @@ export function renderReport({ runs, stages, options, machine, blocked }) {
   if (stages.includes('ddp')) parts.push(`### Two workers, ${options.steps} steps\n\n${ddpTable(runs)}`);
   if (stages.includes('allreduce')) {
     parts.push(`### All-reduce bus bandwidth\n\n${allreduceTable(runs, options.worldSizes, options.sizesMiB)}`);
+  }
+  if (stages.includes('gpt')) {
+    const shape = gptShape
+      ? `${gptShape.nLayer} layers, ${gptShape.nHead} heads, embedding ${gptShape.nEmbd}, block ${gptShape.blockSize}, ` +
+        `batch ${gptShape.batchSize}, AdamW lr ${gptShape.lr}, `
+      : '';
+    parts.push(`### Char GPT, one worker vs PyTorch (tokens/s)\n\n${shape}${options.gptSteps} steps, text ${options.textFile ?? 'n/a'}\n\n` +
+      gptTable(runs, options.threads));
   }
   parts.push(`### Runs and CPU load\n\n${loadTable(runs)}`);
   const skipped = Object.entries(blocked).filter(([, reason]) => reason);
