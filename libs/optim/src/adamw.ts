@@ -1,3 +1,4 @@
+import { AdamWKernel, adamWStepScalars, updateAdamWScalar } from './adamw-kernel.js';
 import { buildDecaySegments, type DecayRange, type DecaySegment } from './decay-mask.js';
 import {
   checkNonNegative,
@@ -19,16 +20,19 @@ export interface AdamWOptions {
   weightDecay?: number;
   /** Ranges exempt from (or explicitly given) weight decay; unlisted elements decay. */
   decayMask?: readonly DecayRange[];
+  /** Use the scalar JavaScript loop even where the WebAssembly SIMD kernel is available. */
+  scalar?: boolean;
 }
 
 /**
  * Adam with decoupled weight decay (Loshchilov and Hutter), following `torch.optim.AdamW` without
- * amsgrad: `p *= 1 - lr * wd`, `m = lerp(m, g, 1 - beta1)`, `v = beta2 * v + (1 - beta2) * g^2`,
+ * amsgrad: `p *= 1 - lr * wd`, `m = beta1 * m + (1 - beta1) * g`, `v = beta2 * v + (1 - beta2) * g^2`,
  * then `p -= lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)`.
  *
- * Arithmetic runs in float64 per element. The moments are rounded to float32 on store because
- * PyTorch keeps them in the parameter dtype. Results therefore agree with PyTorch's float32
- * kernels to rounding, not bitwise.
+ * Every operation is rounded to float32, as in PyTorch's float32 kernels, and the per-step bias
+ * corrections are computed in float64 and rounded once. Results agree with PyTorch to rounding,
+ * not bitwise. The WebAssembly SIMD kernel and the scalar fallback give the same bits, so a
+ * checkpoint resumes identically on hosts with and without SIMD.
  */
 export class AdamW implements Optimizer {
   readonly name = 'adamw';
@@ -41,6 +45,8 @@ export class AdamW implements Optimizer {
   private readonly segments: DecaySegment[];
   private readonly expAvg: Float32Array;
   private readonly expAvgSq: Float32Array;
+  /** WebAssembly SIMD path where the runtime has it. The moments then live in its memory. */
+  private readonly kernel: AdamWKernel | undefined;
   private steps = 0;
 
   /**
@@ -62,8 +68,13 @@ export class AdamW implements Optimizer {
       }
     }
     this.segments = buildDecaySegments(size, options.decayMask);
-    this.expAvg = new Float32Array(size);
-    this.expAvgSq = new Float32Array(size);
+    this.kernel = options.scalar ? undefined : AdamWKernel.create(size);
+    this.expAvg = this.kernel?.expAvg ?? new Float32Array(size);
+    this.expAvgSq = this.kernel?.expAvgSq ?? new Float32Array(size);
+  }
+
+  get parameterBuffer(): Float32Array | undefined {
+    return this.kernel?.params;
   }
 
   get stepCount(): number {
@@ -73,22 +84,21 @@ export class AdamW implements Optimizer {
   step(params: Float32Array, grads: Float32Array, lr: number = this.lr, gradScale = 1): void {
     checkStepBuffers('adamw', this.size, params, grads);
     const t = this.steps + 1;
-    const { beta1, beta2, eps, expAvg, expAvgSq } = this;
-    const oneMinusBeta1 = 1 - beta1;
-    const oneMinusBeta2 = 1 - beta2;
-    const stepSize = lr / (1 - beta1 ** t);
-    const biasCorrection2Sqrt = Math.sqrt(1 - beta2 ** t);
-    for (const segment of this.segments) {
-      const decayFactor = segment.decay ? 1 - lr * this.weightDecay : 1;
-      for (let i = segment.start; i < segment.end; i++) {
-        const g = Math.fround(grads[i]! * gradScale);
-        const p = params[i]! * decayFactor;
-        const mPrev = expAvg[i]!;
-        const m = Math.fround(mPrev + oneMinusBeta1 * (g - mPrev));
-        const v = Math.fround(beta2 * expAvgSq[i]! + oneMinusBeta2 * g * g);
-        expAvg[i] = m;
-        expAvgSq[i] = v;
-        params[i] = p - (stepSize * m) / (Math.sqrt(v) / biasCorrection2Sqrt + eps);
+    const { beta1, beta2, eps, weightDecay, kernel } = this;
+    const hyper = { lr, beta1, beta2, eps, weightDecay, gradScale, step: t };
+    const decayed = adamWStepScalars({ ...hyper, decay: true });
+    const exempt = adamWStepScalars({ ...hyper, decay: false });
+    if (kernel) {
+      if (params !== kernel.params) kernel.params.set(params);
+      kernel.grads.set(grads);
+      for (const segment of this.segments) {
+        kernel.update(segment.start, segment.end, segment.decay ? decayed : exempt);
+      }
+      if (params !== kernel.params) params.set(kernel.params);
+    } else {
+      const arrays = { params, grads, expAvg: this.expAvg, expAvgSq: this.expAvgSq };
+      for (const segment of this.segments) {
+        updateAdamWScalar(arrays, segment.start, segment.end, segment.decay ? decayed : exempt);
       }
     }
     this.steps = t;

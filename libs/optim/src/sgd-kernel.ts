@@ -5,14 +5,23 @@
  * to float32, as PyTorch's float32 kernels do.
  */
 
-const F32X4_SPLAT = [0xfd, 0x13];
-const V128_LOAD = [0xfd, 0x00, 0x04, 0x00]; // align 2^4, offset 0
-const V128_STORE = [0xfd, 0x0b, 0x04, 0x00];
-const F32X4_ADD = [0xfd, 0xe4, 0x01];
-const F32X4_SUB = [0xfd, 0xe5, 0x01];
-const F32X4_MUL = [0xfd, 0xe6, 0x01];
-const LOCAL_GET = 0x20;
-const LOCAL_SET = 0x21;
+import {
+  F32X4_ADD,
+  F32X4_MUL,
+  F32X4_SPLAT,
+  F32X4_SUB,
+  LOCAL_GET,
+  LOCAL_SET,
+  MODULE_HEADER,
+  PAGE_BYTES,
+  V128_LOAD,
+  V128_STORE,
+  align16,
+  section,
+  text,
+  uleb,
+  wasm,
+} from './wasm-module.js';
 
 // Parameters: 0 params, 1 grads, 2 momentum (byte offsets), 3 groups of 4 lanes, 4 lr, 5 momentum
 // factor, 6 grad scale, 7 weight decay. Locals: 8 group, 9 byte offset, 10-13 splats of 4-7,
@@ -50,42 +59,16 @@ function kernelBody(nesterov: boolean): number[] {
   return [...uleb(locals.length + code.length), ...locals, ...code];
 }
 
-function uleb(value: number): number[] {
-  const out: number[] = [];
-  do {
-    let byte = value & 0x7f;
-    value >>>= 7;
-    if (value !== 0) byte |= 0x80;
-    out.push(byte);
-  } while (value !== 0);
-  return out;
-}
-
-const text = (s: string) => [...uleb(s.length), ...Array.from(s, (c) => c.charCodeAt(0))];
-const section = (id: number, body: number[]) => [id, ...uleb(body.length), ...body];
-
 function moduleBytes(): Uint8Array {
   const type = section(1, [0x01, 0x60, 0x08, 0x7f, 0x7f, 0x7f, 0x7f, 0x7d, 0x7d, 0x7d, 0x7d, 0x00]);
   const imports = section(2, [0x01, ...text('env'), ...text('memory'), 0x02, 0x00, 0x01]);
   const functions = section(3, [0x02, 0x00, 0x00]);
   const exports = section(7, [0x02, ...text('sgd'), 0x00, 0x00, ...text('sgdNesterov'), 0x00, 0x01]);
   const code = section(10, [0x02, ...kernelBody(false), ...kernelBody(true)]);
-  return Uint8Array.from([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, ...type, ...imports, ...functions, ...exports, ...code]);
+  return Uint8Array.from([...MODULE_HEADER, ...type, ...imports, ...functions, ...exports, ...code]);
 }
-
-/** The part of the WebAssembly JS API used here (@types/node 20 does not declare it). */
-interface WasmApi {
-  Memory: new (descriptor: { initial: number }) => { buffer: ArrayBuffer };
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: object) => { exports: Record<string, unknown> };
-}
-
-const wasm = (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
 
 type KernelFn = (p: number, g: number, b: number, groups: number, lr: number, m: number, s: number, wd: number) => void;
-
-const PAGE_BYTES = 65536;
-const align16 = (n: number) => Math.ceil(n / 16) * 16;
 
 /**
  * Working memory of the kernel for `size` parameters: parameter, gradient and momentum arrays
