@@ -1,8 +1,8 @@
-import { perRankBatch, type RunConfig } from '@ringtrain/config';
+import { ConfigError, perRankBatch, type RunConfig } from '@ringtrain/config';
 import { Coordinator } from '@ringtrain/coordinator';
 import { createLogger } from '@ringtrain/logging';
 import { hostPort, parseCommand, positiveInt, requireString, UsageError } from './args.js';
-import { dataSource, readRunData } from './run-data.js';
+import { checkRunPlan, dataSource, readRunData, type RunData } from './run-data.js';
 import { prepareRun } from './run-setup.js';
 
 export const COORDINATOR_HELP = `Usage: ringtrain coordinator --config FILE --world-size N --listen HOST:PORT [options]
@@ -26,14 +26,17 @@ const FAILURE_GRACE_MS = 1500;
 
 /** Reads the data once, so that a missing or corrupt file stops the run before any worker starts. */
 function checkDataFiles(config: RunConfig): void {
+  let data: RunData;
   try {
-    readRunData(config);
+    data = readRunData(config);
   } catch (err) {
+    if (err instanceof ConfigError) throw err;
     const hint = config.data.name === 'mnist'
       ? '; data.path must be a folder with train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte (plain or .gz)'
       : '';
     throw new UsageError(`cannot read the ${config.data.name} data from ${dataSource(config)}: ${(err as Error).message}${hint}`);
   }
+  checkRunPlan(config, data);
 }
 
 export async function coordinatorCommand(argv: string[]): Promise<number> {

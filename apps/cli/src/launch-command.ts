@@ -46,14 +46,32 @@ function startChild(name: string, args: string[], onLine: (line: string, stream:
   return { name, process: child, exited };
 }
 
+/** Returns the rank in a worker's JSON log line, or undefined for other lines. */
+function rankOf(line: string): number | undefined {
+  if (!line.startsWith('{') || !line.includes('"rank"')) return undefined;
+  try {
+    const rank = (JSON.parse(line) as { rank?: unknown }).rank;
+    return typeof rank === 'number' ? rank : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 function printSummary(summary: Record<string, unknown>, runDir: string): void {
   const lines: string[] = [];
   if (typeof summary['testAccuracy'] === 'number') {
     const errors = summary['testErrors'];
     lines.push(`test accuracy ${(summary['testAccuracy'] * 100).toFixed(2)}% (${String(errors)} errors), from model.onnx`);
   }
+  if (typeof summary['valLoss'] === 'number') {
+    lines.push(`validation loss ${summary['valLoss'].toFixed(4)} nats per token, from model.onnx`);
+  }
   const sps = summary['samplesPerSec'];
-  if (typeof sps === 'number') lines.push(`training throughput ${Math.round(sps).toLocaleString('en-US')} samples/s`);
+  const tps = summary['tokensPerSec'];
+  if (typeof sps === 'number') {
+    const tokens = typeof tps === 'number' ? ` (${Math.round(tps).toLocaleString('en-US')} tokens/s)` : '';
+    lines.push(`training throughput ${Math.round(sps).toLocaleString('en-US')} samples/s${tokens}`);
+  }
   const compute = summary['computeMs'];
   const allreduce = summary['allreduceMs'];
   if (typeof compute === 'number' && typeof allreduce === 'number') {
@@ -139,12 +157,18 @@ export async function launchCommand(argv: string[]): Promise<number> {
   let stopTimer: NodeJS.Timeout | undefined;
   for (let i = 0; i < workers; i++) {
     const name = `worker-${i}`;
-    const worker = startChild(name, ['worker', '--coordinator', address], (line) => emit(name, line));
+    // The coordinator assigns ranks in join order; a worker's log lines carry the one it got.
+    let rank: number | undefined;
+    const worker = startChild(name, ['worker', '--coordinator', address], (line) => {
+      rank ??= rankOf(line);
+      emit(name, line);
+    });
     children.push(worker);
     void worker.exited.then((code) => {
       if (code !== 0 && !shutdownTimer) {
         const how = worker.process.signalCode ? `was killed by ${worker.process.signalCode}` : `exited with code ${code}`;
-        process.stderr.write(`worker process ${i} (pid ${worker.process.pid}) ${how}\n`);
+        const who = rank === undefined ? 'no rank yet' : `rank ${rank}`;
+        process.stderr.write(`worker process ${i} (pid ${worker.process.pid}, ${who}) ${how}\n`);
         // The coordinator names a dead rank itself; one that died before joining it cannot know about.
         stopTimer = setTimeout(() => coordinator.process.kill('SIGTERM'), COORDINATOR_STOP_MS);
         shutdownTimer = setTimeout(() => stopAll('SIGKILL'), FAILURE_SHUTDOWN_MS);

@@ -18,11 +18,13 @@ export function formatProgress(p: Record<string, number>): string {
     `loss ${p['loss']?.toFixed(4)}`,
     `lr ${p['lr']?.toPrecision(3)}`,
     `${Math.round(p['samplesPerSec'] ?? 0).toLocaleString('en-US')} samples/s`,
+    ...(p['tokensPerSec'] === undefined ? [] : [`${Math.round(p['tokensPerSec']).toLocaleString('en-US')} tokens/s`]),
     `compute ${p['computeMs']?.toFixed(1)} ms`,
     `all-reduce ${p['allreduceMs']?.toFixed(1)} ms`,
     `optimizer ${p['optimizerMs']?.toFixed(1)} ms`,
   ];
   if (p['testAccuracy'] !== undefined) parts.push(`test accuracy ${(p['testAccuracy'] * 100).toFixed(2)}%`);
+  if (p['valLoss'] !== undefined) parts.push(`val loss ${p['valLoss'].toFixed(4)}`);
   return parts.join('  ');
 }
 

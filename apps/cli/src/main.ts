@@ -55,7 +55,9 @@ async function main(argv: string[]): Promise<number> {
     return await command.run(rest);
   } catch (err) {
     if (err instanceof UsageError || err instanceof ConfigError || err instanceof CheckpointError || err instanceof ModelFileError) {
-      process.stderr.write(`ringtrain ${name}: ${err.message}\n`);
+      // Flag errors already start with the command's name.
+      const message = err.message.startsWith(`${name}: `) ? err.message.slice(name.length + 2) : err.message;
+      process.stderr.write(`ringtrain ${name}: ${message}\n`);
       return 2;
     }
     throw err;

@@ -1,6 +1,7 @@
-import type { RunConfig } from '@ringtrain/config';
-import { loadMnist, loadSpamAssassin, loadTextCorpus, windowStarts, WordTokenizer } from '@ringtrain/data';
+import { ConfigError, type RunConfig } from '@ringtrain/config';
+import { corpusFingerprint, loadMnist, loadSpamAssassin, loadTextCorpus, splitFingerprint, windowStarts, WordTokenizer } from '@ringtrain/data';
 import { encoderParameters, gptParameters, mlpParameters, parameterCount } from '@ringtrain/models';
+import { encoderConfigOf, gptConfigOf } from '@ringtrain/worker';
 
 /** What the launcher needs to know of a run's data before any worker starts. */
 export interface RunData {
@@ -8,6 +9,8 @@ export interface RunData {
   trainItems: number;
   /** Parameters of the model, with the vocabulary size the data gives. */
   parameters: number;
+  /** SHA-256 of the training data, as checkpoints store it; undefined for MNIST. */
+  fingerprint?: string;
 }
 
 /** Where the data of a run comes from, for messages. */
@@ -31,15 +34,33 @@ export function readRunData(config: RunConfig): RunData {
     }
     case 'text': {
       const corpus = loadTextCorpus({ path: config.data.path, blockSize: m.blockSize });
-      const vocabSize = m.vocabSize || corpus.vocab.length;
-      const specs = gptParameters({ ...m, vocabSize, tieEmbeddings: m.tieEmbeddings });
-      return { trainItems: windowStarts(corpus.train.length, m.blockSize), parameters: parameterCount(specs) };
+      const specs = gptParameters(gptConfigOf(config, corpus.vocab.length));
+      return { trainItems: windowStarts(corpus.train.length, m.blockSize), parameters: parameterCount(specs), fingerprint: corpusFingerprint(corpus) };
     }
     case 'spam': {
       const data = loadSpamAssassin({ dir: config.data.path, seed: config.seed, testFraction: config.data.testFraction });
       const tokenizer = WordTokenizer.fit(data.train.texts, { maxVocab: config.data.maxVocab });
-      const specs = encoderParameters({ ...m, vocabSize: m.vocabSize || tokenizer.size });
-      return { trainItems: data.train.texts.length, parameters: parameterCount(specs) };
+      const specs = encoderParameters(encoderConfigOf(config, tokenizer.size));
+      return { trainItems: data.train.texts.length, parameters: parameterCount(specs), fingerprint: splitFingerprint(data.train) };
     }
+  }
+}
+
+/** Optimiser steps of a run over `trainItems` items, as the distributed sampler counts them. */
+export function totalSteps(config: RunConfig, trainItems: number): number {
+  const { batchSize, dropLast, steps, epochs } = config.train;
+  const perEpoch = dropLast ? Math.floor(trainItems / batchSize) : Math.ceil(trainItems / batchSize);
+  return steps ?? (epochs ?? 1) * perEpoch;
+}
+
+/**
+ * Checks what depends on the data's size before any worker starts: the cosine warm-up must fit
+ * in the run's steps.
+ */
+export function checkRunPlan(config: RunConfig, data: RunData): void {
+  const steps = totalSteps(config, data.trainItems);
+  const { name, warmupSteps } = config.schedule;
+  if (name === 'cosine' && warmupSteps > steps) {
+    throw new ConfigError('schedule.warmupSteps', `schedule.warmupSteps ${warmupSteps} exceeds the run's ${steps} steps; lower schedule.warmupSteps or train more steps`);
   }
 }

@@ -3,7 +3,7 @@ import { basename, join, resolve } from 'node:path';
 import { CheckpointError, decodeCheckpoint, type Checkpoint } from '@ringtrain/checkpoint';
 import { readRunConfig, resolveRunConfig, type RunConfig } from '@ringtrain/config';
 import { RunDirectory, newRunId } from '@ringtrain/coordinator';
-import { readRunData } from './run-data.js';
+import { readRunData, totalSteps } from './run-data.js';
 import { UsageError } from './args.js';
 
 /** The config, run directory and resume point of a run about to start. */
@@ -62,18 +62,19 @@ function newestValidCheckpoint(runDir: RunDirectory, warnings: string[]): { name
   return undefined;
 }
 
-/** Optimiser steps per epoch over `items` training items, as the distributed sampler counts them. */
-function stepsPerEpoch(config: RunConfig, items: number): number {
-  const { batchSize, dropLast } = config.train;
-  return dropLast ? Math.floor(items / batchSize) : Math.ceil(items / batchSize);
-}
-
 /**
  * Checks that the resumed config fits the checkpoint (model size, optimiser, steps left) before
  * anything in the run directory is written, so a bad `--set` leaves the run resumable.
  */
 function checkResumable(config: RunConfig, checkpoint: Checkpoint, name: string): void {
   const data = readRunData(config);
+  const saved = checkpoint.state['dataFingerprint'];
+  if (saved !== undefined && saved !== data.fingerprint) {
+    throw new UsageError(
+      `${name} was trained on other data than ${config.data.path ?? `the default ${config.data.name} data`} ` +
+        '(its data fingerprint differs); resume with the data.path of the run',
+    );
+  }
   const expected = data.parameters;
   const found = checkpoint.tensors['parameters']?.length ?? 0;
   if (found !== expected) {
@@ -86,9 +87,9 @@ function checkResumable(config: RunConfig, checkpoint: Checkpoint, name: string)
   if (optimizer !== config.optim.name) {
     throw new UsageError(`${name} contains ${optimizer} optimiser state but optim.name is ${config.optim.name}; resume with optim.name=${optimizer}`);
   }
-  const totalSteps = config.train.steps ?? (config.train.epochs ?? 1) * stepsPerEpoch(config, data.trainItems);
-  if (totalSteps <= checkpoint.step) {
-    const key = config.train.steps !== undefined ? `train.steps is ${config.train.steps}` : `train.epochs ${config.train.epochs} ends at step ${totalSteps}`;
+  const steps = totalSteps(config, data.trainItems);
+  if (steps <= checkpoint.step) {
+    const key = config.train.steps !== undefined ? `train.steps is ${config.train.steps}` : `train.epochs ${config.train.epochs} ends at step ${steps}`;
     throw new UsageError(`${name} is already at step ${checkpoint.step} and ${key}; raise it to train further`);
   }
 }

@@ -6,7 +6,7 @@ import * as ort from 'onnxruntime-node';
 import { afterAll, describe, expect, it } from 'vitest';
 import { defaultTextCorpusPath } from '@ringtrain/data';
 import { gptParameters } from '@ringtrain/models';
-import { CLI_MAIN, finalParameters, launch, readJson } from './testing/cluster-harness.js';
+import { CLI_MAIN, finalParameters, launch, readJson, startCli } from './testing/cluster-harness.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'ringtrain-transformers-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -132,5 +132,28 @@ describe('encoder classifier run directory', () => {
     const session = await ort.InferenceSession.create(join(runDir, 'model.onnx'));
     expect(session.inputNames).toEqual(['idx']);
     expect(session.outputNames).toEqual(['logits']);
+  });
+});
+
+describe('language-model run checks', () => {
+  it('EXPECTED FAILURE - a resume on another text', async () => {
+    const path = join(scratch, 'changing.txt');
+    writeFileSync(path, TEXT);
+    const config = writeConfig('changing', { ...TINY_GPT, data: { name: 'text', path }, train: { ...TINY_GPT.train, steps: 2 }, schedule: { ...TINY_GPT.schedule, warmupSteps: 1 } });
+    const first = await launch(['--config', config, '--workers', '1'], join(scratch, 'changing'));
+    // The same characters in another order: the model's size stays, the data does not.
+    writeFileSync(path, [...TEXT].reverse().join(''));
+    const resumed = startCli(['launch', '--resume', first.runDir, '--workers', '1', '--set', 'train.steps=4']);
+    expect((await resumed.exited).code).toBe(2);
+    expect(resumed.lines.join('\n')).toMatch(/was trained on other data than .*changing.txt .*resume with the data.path of the run/);
+  });
+
+  it('EXPECTED FAILURE - a warm-up longer than the run', async () => {
+    const config = writeConfig('warmup', { ...TINY_GPT, train: { ...TINY_GPT.train, steps: 2 }, schedule: { ...TINY_GPT.schedule, warmupSteps: 50 } });
+    const run = startCli(['launch', '--config', config, '--workers', '2']);
+    const { code } = await run.exited;
+    expect(code).toBe(2);
+    expect(run.lines.join('\n')).toMatch(/schedule.warmupSteps 50 exceeds the run's 2 steps/);
+    expect(run.lines.join('\n')).not.toMatch(/starting 2 workers/);
   });
 });

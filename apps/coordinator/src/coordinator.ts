@@ -167,8 +167,11 @@ export class Coordinator {
       fetchArtifact: (call) => this.onFetch(call),
       reportFailure: (call, callback) => {
         const { rank, message, suspectRank, step } = call.request;
-        const blamed = suspectRank >= 0 ? suspectRank : rank;
-        this.fail(`rank ${rank} failed at step ${step}: ${message}`, blamed);
+        // A rank that reports a neighbour's failure is healthy itself, so the headline names the neighbour.
+        const headline = suspectRank >= 0 && suspectRank !== rank
+          ? `rank ${suspectRank} failed or stalled at step ${step}, as rank ${rank} reports: ${message}`
+          : `rank ${rank} failed at step ${step}: ${message}`;
+        this.fail(headline, suspectRank >= 0 ? suspectRank : rank);
         callback(null, {});
       },
       ready: (call, callback) => this.onReady(call.request, callback),

@@ -36,15 +36,19 @@ function scheduleFor(config: RunConfig, totalSteps: number): LrSchedule {
   return createSchedule({ ...config.schedule, lr: config.optim.lr, totalSteps });
 }
 
-/** Creates a session with the thread settings every worker uses. */
-function createSession(graph: TrainingGraph, threads: number): Promise<ort.InferenceSession> {
+/**
+ * Creates a session with the thread settings every worker uses. Spinning threads halve the step
+ * time of a transformer on 2 threads, but collapse when other work shares the cores, so they
+ * are on only for a worker with several threads (which the launcher gives only when its own
+ * workers leave cores free) and can be switched off.
+ */
+function createSession(graph: TrainingGraph, threads: number, spin: boolean): Promise<ort.InferenceSession> {
   return ort.InferenceSession.create(graph.bytes, {
     intraOpNumThreads: threads,
     interOpNumThreads: 1,
     executionMode: 'sequential',
     graphOptimizationLevel: 'all',
-    // Spinning threads collapse when several workers share a host's cores.
-    extra: { session: { intra_op: { allow_spinning: '0' } } },
+    extra: { session: { intra_op: { allow_spinning: spin && threads > 1 ? '1' : '0' } } },
   });
 }
 
@@ -100,8 +104,10 @@ class ComputeWorker {
   }
 
   async setup(): Promise<ComputeReply> {
-    this.session = await createSession(this.graph, this.init.threads);
-    this.evalSession = this.task.evalGraph === this.graph ? this.session : await createSession(this.task.evalGraph, this.init.threads);
+    const { threads } = this.init;
+    const spin = this.config.cluster.spinThreads;
+    this.session = await createSession(this.graph, threads, spin);
+    this.evalSession = this.task.evalGraph === this.graph ? this.session : await createSession(this.task.evalGraph, threads, spin);
     return {
       type: 'setup',
       parameterCount: this.params.length,
@@ -238,7 +244,7 @@ class ComputeWorker {
     return {
       type: 'snapshot',
       tensors,
-      state: { optimizer: state.name, optimizerStep: state.step },
+      state: { optimizer: state.name, optimizerStep: state.step, ...(this.task.dataFingerprint === undefined ? {} : { dataFingerprint: this.task.dataFingerprint }) },
       epoch: this.sampler.locate(Math.min(step, this.totalSteps)).epoch,
     };
   }
@@ -249,6 +255,13 @@ class ComputeWorker {
       throw new Error(
         `checkpoint has ${parameters?.length ?? 0} parameters, this model has ${this.params.length}; ` +
           'resume with the same model config',
+      );
+    }
+    const saved = state['dataFingerprint'];
+    if (saved !== undefined && saved !== this.task.dataFingerprint) {
+      throw new Error(
+        `the checkpoint was trained on other data than ${this.config.data.path ?? `the default ${this.config.data.name} data`} ` +
+          '(its data fingerprint differs); resume with the data.path of the run',
       );
     }
     this.params.set(parameters);

@@ -93,6 +93,7 @@ export const RUN_CONFIG_SCHEMA: ObjectField = {
       doc: 'cluster and transport',
       fields: {
         threadsPerWorker: { kind: 'number', integer: true, min: 0, default: 0, doc: 'onnxruntime intra-op threads per worker (0: cores / workers on this host)' },
+        spinThreads: { kind: 'boolean', default: true, doc: 'let idle onnxruntime threads of a worker with 2 or more threads spin between ops; set false on hosts shared with other jobs' },
         chunkKiB: { kind: 'number', integer: true, min: 4, max: 1024, default: 1024, doc: 'ring all-reduce chunk size in KiB (at most 1024, far below the 4 MiB gRPC message limit)' },
         minBandwidthMBps: { kind: 'number', min: 0, exclusiveMin: true, default: 20, doc: 'slowest acceptable ring bandwidth in MB/s; sets each collective deadline' },
         collectiveSlackMs: { kind: 'number', integer: true, min: 500, default: 5000, doc: 'slack added to each collective deadline, in ms' },
@@ -145,6 +146,7 @@ export interface RunConfig {
   checkpoint: { everySteps: number };
   cluster: {
     threadsPerWorker: number;
+    spinThreads: boolean;
     chunkKiB: number;
     minBandwidthMBps: number;
     collectiveSlackMs: number;

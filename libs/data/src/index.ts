@@ -50,3 +50,4 @@ export {
   type WordTokenizerFitOptions,
   type WordTokenizerJSON,
 } from './word-tokenizer.js';
+export { corpusFingerprint, splitFingerprint } from './fingerprint.js';

@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { permutation } from '@ringtrain/random';
@@ -58,6 +58,16 @@ describe('loadSpamAssassin on a small folder', () => {
     expect(() => loadSpamAssassin({ dir, seed: 1 })).toThrow(
       `SpamAssassin group folder ${join(dir, 'easy-ham-1')} not found; pass dir with the folders ` +
         'easy-ham-1, easy-ham-2, hard-ham-1, spam-1, spam-2',
+    );
+  });
+
+  it('EXPECTED FAILURE - no spam messages', () => {
+    const dir = writeTinyCorpus(3);
+    for (const group of ['spam-1', 'spam-2']) {
+      for (const name of ['0.txt', '1.txt', '2.txt', 'repeat.txt']) rmSync(join(dir, group, name));
+    }
+    expect(() => loadSpamAssassin({ dir, seed: 1 })).toThrow(
+      `${dir} has no spam messages: the folders spam-1, spam-2 hold no .txt files; add spam messages there`,
     );
   });
 

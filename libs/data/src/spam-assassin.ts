@@ -75,7 +75,8 @@ export function defaultSpamAssassinDir(): string {
  * (seed, class) and `round(testFraction * classCount)` of its messages go to the test split.
  * Both splits list their messages in corpus order (group, then file name).
  *
- * @throws Error when a group folder is missing, or when a split would be empty
+ * @throws Error when a group folder is missing, when ham or spam has no message, or when a split
+ *   would be empty
  * @throws RangeError on an invalid seed or test fraction
  */
 export function loadSpamAssassin(options: LoadSpamAssassinOptions): SpamAssassinData {
@@ -89,6 +90,7 @@ export function loadSpamAssassin(options: LoadSpamAssassinOptions): SpamAssassin
   }
   const dir = options.dir ?? defaultSpamAssassinDir();
   const { texts, labels, duplicates, groups } = readUniqueMessages(dir);
+  checkBothClasses(dir, labels);
 
   const testIds: number[] = [];
   const trainIds: number[] = [];
@@ -159,6 +161,21 @@ function readUniqueMessages(dir: string): UniqueMessages {
     }
   }
   return { texts, labels, duplicates, groups };
+}
+
+/** Throws when ham or spam has no message, since a classifier then learns one constant answer. */
+function checkBothClasses(dir: string, labels: readonly number[]): void {
+  for (const [label, name] of [
+    [0, 'ham'],
+    [1, 'spam'],
+  ] as const) {
+    if (labels.includes(label)) continue;
+    const folders = Object.keys(SPAM_ASSASSIN_GROUPS).filter((group) => SPAM_ASSASSIN_GROUPS[group] === label);
+    throw new Error(
+      `${dir} has no ${name} messages: the folders ${folders.join(', ')} hold no .txt files; ` +
+        `add ${name} messages there, one .txt file per message`,
+    );
+  }
 }
 
 function selectMessages(

@@ -59,6 +59,27 @@ describe('loadTextCorpus', () => {
     expect(() => loadTextCorpus({ path })).toThrow(`text corpus file ${path} is empty`);
   });
 
+  it('EXPECTED FAILURE - directory as path', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ringtrain-text-'));
+    expect(() => loadTextCorpus({ path: dir })).toThrow(
+      `text corpus path ${dir} is not a regular file; pass data.path with a UTF-8 text file`,
+    );
+  });
+
+  it('EXPECTED FAILURE - invalid UTF-8 bytes', () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'ringtrain-text-')), 'latin1.txt');
+    // "ok\n" + a literal U+FFFD + "caf" + Latin-1 e-acute, which is no UTF-8 sequence.
+    writeFileSync(path, Buffer.concat([Buffer.from('ok\n\uFFFDcaf', 'utf8'), Buffer.from([0xe9]), Buffer.from(' au lait')]));
+    expect(() => loadTextCorpus({ path })).toThrow(
+      `text corpus file ${path} is not valid UTF-8: byte 0xe9 at offset 9 (line 2); convert it to UTF-8`,
+    );
+  });
+
+  it('accepts a literal replacement character', () => {
+    const corpus = loadTextCorpus({ path: writeText('a\uFFFDb') });
+    expect(corpus.vocab).toEqual(['a', 'b', '\uFFFD']);
+  });
+
   it('EXPECTED FAILURE - text too short for the block size', () => {
     const path = writeText('x'.repeat(40));
     expect(() => loadTextCorpus({ path, blockSize: 4 })).toThrow(

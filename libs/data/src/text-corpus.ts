@@ -1,4 +1,5 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { isUtf8 } from 'node:buffer';
 import { createRequire } from 'node:module';
 import { CharTokenizer, charVocabulary } from './char-tokenizer.js';
 import { smallInt64 } from './int64.js';
@@ -45,14 +46,18 @@ export function defaultTextCorpusPath(): string {
  * are the training split. The default Moby Dick text has 1,190,317 characters, 83 of them
  * distinct.
  *
- * @throws Error when the file is missing or empty, or too short for `blockSize`
+ * @throws Error when the file is missing, not a regular file, not valid UTF-8 or empty, or too
+ *   short for `blockSize`
  */
 export function loadTextCorpus(options: LoadTextCorpusOptions = {}): TextCorpus {
   const path = options.path ?? defaultTextCorpusPath();
   if (!existsSync(path)) {
     throw new Error(`text corpus file ${path} not found; pass data.path with a UTF-8 text file`);
   }
-  const text = readFileSync(path, 'utf8');
+  if (!statSync(path).isFile()) {
+    throw new Error(`text corpus path ${path} is not a regular file; pass data.path with a UTF-8 text file`);
+  }
+  const text = readUtf8Text(path);
   if (text.length === 0) {
     throw new Error(`text corpus file ${path} is empty; pass data.path with a non-empty text file`);
   }
@@ -70,6 +75,41 @@ export function loadTextCorpus(options: LoadTextCorpusOptions = {}): TextCorpus 
   };
   if (options.blockSize !== undefined) checkCorpusLength(corpus, options.blockSize);
   return corpus;
+}
+
+/**
+ * Reads a file as UTF-8. Node's `readFileSync(path, 'utf8')` turns invalid bytes into U+FFFD
+ * without an error, which would put a replacement character into the vocabulary, so the bytes
+ * are checked first.
+ */
+function readUtf8Text(path: string): string {
+  const bytes = readFileSync(path);
+  const text = bytes.toString('utf8');
+  if (isUtf8(bytes)) return text;
+  const offset = firstInvalidUtf8Offset(bytes, text);
+  const line = bytes.subarray(0, offset).filter((byte) => byte === 0x0a).length + 1;
+  throw new Error(
+    `text corpus file ${path} is not valid UTF-8: byte 0x${bytes[offset]!.toString(16).padStart(2, '0')} at offset ` +
+      `${offset} (line ${line}); convert it to UTF-8, for example with iconv -f latin1 -t utf-8`,
+  );
+}
+
+/**
+ * Returns the byte offset of the first invalid sequence of `bytes`, given their lossy decoding
+ * `text`. Each U+FFFD in `text` is either a literal one (bytes EF BF BD) or a replaced invalid
+ * sequence. The text before the first replacement re-encodes to the same bytes, so its UTF-8
+ * length is the offset.
+ */
+function firstInvalidUtf8Offset(bytes: Uint8Array, text: string): number {
+  let offset = 0;
+  let from = 0;
+  for (let at = text.indexOf('\uFFFD'); at >= 0; at = text.indexOf('\uFFFD', at + 1)) {
+    offset += Buffer.byteLength(text.slice(from, at), 'utf8');
+    from = at;
+    const literal = bytes[offset] === 0xef && bytes[offset + 1] === 0xbf && bytes[offset + 2] === 0xbd;
+    if (!literal) return offset;
+  }
+  return offset;
 }
 
 function checkCorpusLength(corpus: TextCorpus, blockSize: number): void {

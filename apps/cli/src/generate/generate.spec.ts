@@ -149,11 +149,20 @@ describe('generateTokens', () => {
     await model.session.release();
   });
 
+  it('samples only the characters of a padded vocabulary', async () => {
+    // The table has 5 logits per row; a vocabulary of 4 leaves the last one unnamed.
+    const path = saveModel(scratch, 'padded.onnx', bigramModel(TABLE, VOCAB, { vocab: JSON.stringify([...VOCAB].slice(0, 4)) }));
+    const model = await loadLanguageModel(path);
+    const ids = await generateTokens(model, [0], { tokens: 200, seed: 3, temperature: 1 });
+    expect(ids.every((id) => id < 4)).toBe(true);
+    await model.session.release();
+  });
+
   it('BAD FILE - rejects logits narrower than the vocabulary', async () => {
     const path = saveModel(scratch, 'narrow.onnx', bigramModel(TABLE, VOCAB, { vocab: JSON.stringify([...VOCAB, 'f']) }));
     const model = await loadLanguageModel(path);
     await expect(generateTokens(model, [0], { tokens: 1, seed: 0, temperature: 1 })).rejects.toThrow(
-      /returned 'logits' of type float32 \[1, 1, 5\] for input \[1, 1\]; expected float32 \[1, 1, 6\]/,
+      /returned 'logits' of type float32 \[1, 1, 5\] for input \[1, 1\]; expected float32 \[1, 1, V\] with V at least 6/,
     );
     await model.session.release();
   });

@@ -91,15 +91,17 @@ async function lastLogits(model: LanguageModel, context: readonly number[]): Pro
   }
   const logits = outputs[OUTPUT_NAME]!;
   const vocabSize = model.vocab.length;
-  const [batch, seq, vocab] = logits.dims;
-  if (logits.type !== 'float32' || logits.dims.length !== 3 || batch !== 1 || seq !== length || vocab !== vocabSize) {
+  const [batch, seq, width] = logits.dims;
+  // A model may pad its vocabulary (model.vocabSize above the text's characters); only the
+  // first vocabSize logits name characters, so sampling reads those.
+  if (logits.type !== 'float32' || logits.dims.length !== 3 || batch !== 1 || seq !== length || width === undefined || width < vocabSize) {
     throw new ModelFileError(
       `model ${model.path} returned '${OUTPUT_NAME}' of type ${logits.type} [${logits.dims.join(', ')}] for ` +
-        `input [1, ${length}]; expected float32 [1, ${length}, ${vocabSize}], with ${vocabSize} the length of its vocab metadata`,
+        `input [1, ${length}]; expected float32 [1, ${length}, V] with V at least ${vocabSize}, the length of its vocab metadata`,
     );
   }
   const data = logits.data as Float32Array;
-  const start = (window.length - 1) * vocabSize;
+  const start = (window.length - 1) * width;
   return data.subarray(start, start + vocabSize);
 }
 

@@ -35,6 +35,10 @@ export interface LanguageModel {
 export async function loadLanguageModel(path: string): Promise<LanguageModel> {
   const bytes = readModelBytes(path);
   const metadata = readMetadata(path, bytes);
+  const kind = metadata['modelKind'];
+  if (kind !== undefined && kind !== 'gpt') {
+    throw new ModelFileError(`model ${path} is a ${kind} model (modelKind in its metadata), not a language model; generate needs a gpt model`);
+  }
   const vocab = parseVocab(path, metadata['vocab']);
 
   let session: ort.InferenceSession;

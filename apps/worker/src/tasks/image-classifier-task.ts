@@ -59,6 +59,7 @@ export class ImageClassifierTask implements TrainingTask {
   readonly evalBatch = EVAL_BATCH;
   readonly evalSplit = 'test' as const;
   readonly tokensPerItem = 0;
+  readonly dataFingerprint = undefined;
   private readonly train: MnistData;
   private readonly test: MnistData;
   private readonly trainBuffers: ImageBuffers;

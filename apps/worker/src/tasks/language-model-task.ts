@@ -1,6 +1,6 @@
 import * as ort from 'onnxruntime-node';
-import type { RunConfig } from '@ringtrain/config';
-import { fillWindowBatch, loadTextCorpus, validationWindows, windowStarts, type TextCorpus } from '@ringtrain/data';
+import { ConfigError, type RunConfig } from '@ringtrain/config';
+import { corpusFingerprint, fillWindowBatch, loadTextCorpus, validationWindows, windowStarts, type TextCorpus } from '@ringtrain/data';
 import { gptInferenceModel, gptTrainingGraph, type GptConfig, type TrainingGraph } from '@ringtrain/models';
 import { checkFits, MaskBuffers, type TaskFeeds, type TrainingTask } from './training-task.js';
 
@@ -8,7 +8,8 @@ import { checkFits, MaskBuffers, type TaskFeeds, type TrainingTask } from './tra
 export function gptConfigOf(config: RunConfig, vocabLength: number): GptConfig {
   const { nLayer, nHead, nEmbd, blockSize, vocabSize, dropout, tieEmbeddings, bias } = config.model;
   if (vocabSize !== 0 && vocabSize < vocabLength) {
-    throw new Error(
+    throw new ConfigError(
+      'model.vocabSize',
       `model.vocabSize ${vocabSize} is smaller than the text's ${vocabLength} distinct characters; ` +
         `set model.vocabSize=0 to use the text's vocabulary`,
     );
@@ -54,6 +55,7 @@ export class LanguageModelTask implements TrainingTask {
   readonly evalBatch: number;
   readonly evalSplit = 'val' as const;
   readonly tokensPerItem: number;
+  readonly dataFingerprint: string;
   private readonly corpus: TextCorpus;
   private readonly gpt: GptConfig;
   private readonly valStarts: Uint32Array;
@@ -68,6 +70,7 @@ export class LanguageModelTask implements TrainingTask {
     const { blockSize } = config.model;
     this.corpus = loadTextCorpus({ path: config.data.path, blockSize });
     this.gpt = gptConfigOf(config, this.corpus.vocab.length);
+    this.dataFingerprint = corpusFingerprint(this.corpus);
     this.trainCount = windowStarts(this.corpus.train.length, blockSize);
     this.valStarts = validationWindows(this.corpus.val.length, blockSize);
     this.evalCount = this.valStarts.length;

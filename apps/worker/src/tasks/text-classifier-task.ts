@@ -1,6 +1,6 @@
 import * as ort from 'onnxruntime-node';
-import type { RunConfig } from '@ringtrain/config';
-import { fillTokenBatch, loadSpamAssassin, WordTokenizer, type EncodedTexts } from '@ringtrain/data';
+import { ConfigError, type RunConfig } from '@ringtrain/config';
+import { fillTokenBatch, loadSpamAssassin, splitFingerprint, WordTokenizer, type EncodedTexts } from '@ringtrain/data';
 import { encoderInferenceModel, encoderTrainingGraph, type EncoderConfig, type TrainingGraph } from '@ringtrain/models';
 import { checkFits, MaskBuffers, type TaskFeeds, type TrainingTask } from './training-task.js';
 
@@ -8,7 +8,8 @@ import { checkFits, MaskBuffers, type TaskFeeds, type TrainingTask } from './tra
 export function encoderConfigOf(config: RunConfig, vocabLength: number): EncoderConfig {
   const { nLayer, nHead, nEmbd, blockSize, vocabSize, dropout, classes, bias } = config.model;
   if (vocabSize !== 0 && vocabSize < vocabLength) {
-    throw new Error(
+    throw new ConfigError(
+      'model.vocabSize',
       `model.vocabSize ${vocabSize} is smaller than the tokenizer's ${vocabLength} tokens; set model.vocabSize=0 ` +
         'to use the tokenizer\'s size, or lower data.maxVocab',
     );
@@ -60,6 +61,7 @@ export class TextClassifierTask implements TrainingTask {
   readonly evalBatch = 64;
   readonly evalSplit = 'test' as const;
   readonly tokensPerItem = 0;
+  readonly dataFingerprint: string;
   private readonly tokenizer: WordTokenizer;
   private readonly encoder: EncoderConfig;
   private readonly train: { encoded: EncodedTexts; labels: Uint8Array };
@@ -76,6 +78,7 @@ export class TextClassifierTask implements TrainingTask {
     const data = loadSpamAssassin({ dir: config.data.path, seed: config.seed, testFraction: config.data.testFraction });
     if (classes !== 2) throw new Error(`the spam data has 2 classes, but model.classes is ${classes}; set model.classes=2`);
     this.tokenizer = WordTokenizer.fit(data.train.texts, { maxVocab: config.data.maxVocab });
+    this.dataFingerprint = splitFingerprint(data.train);
     this.encoder = encoderConfigOf(config, this.tokenizer.size);
     this.train = { encoded: this.tokenizer.encodeAll(data.train.texts, blockSize), labels: data.train.labels };
     this.test = { encoded: this.tokenizer.encodeAll(data.test.texts, blockSize), labels: data.test.labels };

@@ -31,6 +31,8 @@ export interface TrainingTask {
   readonly evalSplit: 'val' | 'test';
   /** Tokens per training item for language models, else 0. */
   readonly tokensPerItem: number;
+  /** SHA-256 of the training data, kept in checkpoints; undefined where the data set is fixed. */
+  readonly dataFingerprint: string | undefined;
   /** Feeds for training items `ids` (at most the micro-batch) at optimiser step `step`. */
   trainFeeds(ids: Uint32Array, step: number): TaskFeeds;
   /** Feeds for evaluation items first .. first + count - 1 (at most `evalBatch`). */
