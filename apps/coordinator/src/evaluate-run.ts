@@ -12,20 +12,32 @@ const THREADS = 2;
  * `testAccuracy`, `testErrors` and `testLoss` for classifiers, `valLoss` and `valAccuracy`
  * for language models (every non-overlapping window of the validation text).
  */
-export async function evaluateExportedModel(config: RunConfig, modelBytes: Uint8Array, logger: Logger): Promise<Record<string, number>> {
+export async function evaluateExportedModel(
+  config: RunConfig,
+  modelBytes: Uint8Array,
+  logger: Logger,
+): Promise<Record<string, number>> {
   switch (config.model.kind) {
     case 'mlp': {
       const test = loadMnist({ dir: config.data.path, split: 'test' });
       logger.info({ samples: test.count }, 'evaluating model.onnx on the test set');
-      const result = await evaluateClassifier(modelBytes, test.images, test.labels, { features: config.model.inputSize, threads: THREADS });
-      return { testAccuracy: result.correct / result.count, testErrors: result.count - result.correct, testLoss: result.loss };
+      const options = { features: config.model.inputSize, threads: THREADS };
+      const result = await evaluateClassifier(modelBytes, test.images, test.labels, options);
+      return {
+        testAccuracy: result.correct / result.count,
+        testErrors: result.count - result.correct,
+        testLoss: result.loss,
+      };
     }
     case 'gpt': {
       const { blockSize } = config.model;
       const corpus = loadTextCorpus({ path: config.data.path, blockSize });
       const vocab = readModelMetadata(modelBytes)['vocab'];
       if (vocab !== JSON.stringify(corpus.vocab)) {
-        throw new Error(`model.onnx's vocabulary differs from the vocabulary of ${corpus.path}; the export is broken`);
+        throw new Error(
+          `the vocabulary in model.onnx differs from the vocabulary of ${corpus.path}, ` +
+            'so the export is broken or the file changed during the run',
+        );
       }
       const starts = validationWindows(corpus.val.length, blockSize);
       logger.info({ windows: starts.length, tokens: starts.length * blockSize }, 'evaluating model.onnx on the validation text');
@@ -34,14 +46,23 @@ export async function evaluateExportedModel(config: RunConfig, modelBytes: Uint8
     }
     case 'encoder': {
       const json = readModelMetadata(modelBytes)['tokenizer'];
-      if (json === undefined) throw new Error("model.onnx has no 'tokenizer' in its metadata; the export is broken");
+      if (json === undefined) {
+        throw new Error("model.onnx has no 'tokenizer' in its metadata, so the export is broken");
+      }
       const tokenizer = WordTokenizer.fromJSON(json);
       const data = loadSpamAssassin({ dir: config.data.path, seed: config.seed, testFraction: config.data.testFraction });
       const seqLen = config.model.blockSize;
       const encoded = tokenizer.encodeAll(data.test.texts, seqLen);
       logger.info({ samples: data.test.texts.length }, 'evaluating model.onnx on the test e-mails');
-      const result = await evaluateSequenceClassifier(modelBytes, encoded.ids, data.test.labels, { seqLen, threads: THREADS });
-      return { testAccuracy: result.correct / result.count, testErrors: result.count - result.correct, testLoss: result.loss };
+      const result = await evaluateSequenceClassifier(modelBytes, encoded.ids, data.test.labels, {
+        seqLen,
+        threads: THREADS,
+      });
+      return {
+        testAccuracy: result.correct / result.count,
+        testErrors: result.count - result.correct,
+        testLoss: result.loss,
+      };
     }
   }
 }

@@ -1,42 +1,23 @@
 import * as ort from 'onnxruntime-node';
-import type { ClassifierEvaluation } from './evaluate-model.js';
+import { createEvalSession as createSession, scoreRow, type ClassifierEvaluation } from './evaluate-model.js';
 
 /** Validation results of one exported language model. */
 export interface LanguageModelEvaluation {
-  /** Windows evaluated. */
+  /** Number of windows evaluated. */
   windows: number;
-  /** Target tokens scored. */
+  /** Number of target tokens scored. */
   tokens: number;
   /** Mean cross-entropy in nats per token. */
   loss: number;
-  /** Share of targets that are the argmax prediction. */
+  /** Fraction of targets that equal the argmax prediction. */
   accuracy: number;
-}
-
-function createSession(modelBytes: Uint8Array, threads: number): Promise<ort.InferenceSession> {
-  return ort.InferenceSession.create(modelBytes, { intraOpNumThreads: threads, interOpNumThreads: 1 });
-}
-
-/** Adds the cross-entropy of `row` at `target` to `acc` and whether the argmax hit it. */
-function score(row: Float32Array, target: number, acc: { loss: number; correct: number }): void {
-  let best = 0;
-  let max = -Infinity;
-  for (let c = 0; c < row.length; c++) {
-    if (row[c]! > max) {
-      max = row[c]!;
-      best = c;
-    }
-  }
-  let sumExp = 0;
-  for (let c = 0; c < row.length; c++) sumExp += Math.exp(row[c]! - max);
-  acc.loss += Math.log(sumExp) + max - row[target]!;
-  if (best === target) acc.correct++;
 }
 
 /**
  * Runs an exported language model (`idx` int64 [batch, seq] to `logits` [batch, seq, vocab])
- * over the windows of `tokens` that start at `starts`, each `blockSize` inputs with the next
- * tokens as targets, and returns the mean cross-entropy over every position.
+ * over the windows of `tokens` that start at `starts`. Each window has `blockSize` inputs, and
+ * the targets are the same tokens shifted by one. Returns the mean cross-entropy and the accuracy
+ * over every position, which are NaN when `starts` is empty.
  */
 export async function evaluateLanguageModel(
   modelBytes: Uint8Array,
@@ -56,16 +37,22 @@ export async function evaluateLanguageModel(
         const s = starts[first + w]!;
         for (let i = 0; i < blockSize; i++) idx[w * blockSize + i] = BigInt(tokens[s + i]!);
       }
-      const out = await session.run({ idx: new ort.Tensor('int64', idx.subarray(0, n * blockSize), [n, blockSize]) });
+      const input = new ort.Tensor('int64', idx.subarray(0, n * blockSize), [n, blockSize]);
+      const out = await session.run({ idx: input });
       const logits = out['logits'];
-      if (!logits) throw new Error(`model has no output 'logits' (outputs: ${session.outputNames.join(', ')})`);
+      if (!logits) {
+        throw new Error(
+          `model has no output 'logits' (outputs: ${session.outputNames.join(', ')}), ` +
+            'so it is not a language model export',
+        );
+      }
       const vocab = logits.dims[2]!;
       const values = logits.data as Float32Array;
       for (let w = 0; w < n; w++) {
         const s = starts[first + w]!;
         for (let i = 0; i < blockSize; i++) {
           const row = values.subarray((w * blockSize + i) * vocab, (w * blockSize + i + 1) * vocab);
-          score(row, tokens[s + i + 1]!, acc);
+          scoreRow(row, tokens[s + i + 1]!, acc);
         }
       }
     }
@@ -78,7 +65,8 @@ export async function evaluateLanguageModel(
 
 /**
  * Runs an exported sequence classifier (`idx` int64 [batch, seq] to `logits` [batch, classes])
- * over pre-encoded rows `ids` [count, seq] and counts correct predictions.
+ * over the pre-encoded rows `ids` [count, seq]. Returns the number of correct predictions and the
+ * mean cross-entropy, which is NaN when there are no rows.
  */
 export async function evaluateSequenceClassifier(
   modelBytes: Uint8Array,
@@ -96,12 +84,20 @@ export async function evaluateSequenceClassifier(
     for (let first = 0; first < count; first += batchSize) {
       const n = Math.min(batchSize, count - first);
       for (let i = 0; i < n * seqLen; i++) idx[i] = BigInt(ids[first * seqLen + i]!);
-      const out = await session.run({ idx: new ort.Tensor('int64', idx.subarray(0, n * seqLen), [n, seqLen]) });
+      const input = new ort.Tensor('int64', idx.subarray(0, n * seqLen), [n, seqLen]);
+      const out = await session.run({ idx: input });
       const logits = out['logits'];
-      if (!logits) throw new Error(`model has no output 'logits' (outputs: ${session.outputNames.join(', ')})`);
+      if (!logits) {
+        throw new Error(
+          `model has no output 'logits' (outputs: ${session.outputNames.join(', ')}), ` +
+            'so it is not a classifier export',
+        );
+      }
       const classes = logits.dims[1]!;
       const values = logits.data as Float32Array;
-      for (let i = 0; i < n; i++) score(values.subarray(i * classes, (i + 1) * classes), labels[first + i]!, acc);
+      for (let i = 0; i < n; i++) {
+        scoreRow(values.subarray(i * classes, (i + 1) * classes), labels[first + i]!, acc);
+      }
     }
     return { count, correct: acc.correct, loss: count > 0 ? acc.loss / count : Number.NaN };
   } finally {

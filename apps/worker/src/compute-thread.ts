@@ -27,7 +27,7 @@ function scheduleFor(config: RunConfig, totalSteps: number): LrSchedule {
   const { name, warmupSteps, minLr } = config.schedule;
   if (name === 'cosine' && warmupSteps > totalSteps) {
     throw new Error(
-      `schedule.warmupSteps ${warmupSteps} exceeds the run's ${totalSteps} steps; lower schedule.warmupSteps or train more steps`,
+      `schedule.warmupSteps ${warmupSteps} exceeds the run's ${totalSteps} steps. Lower schedule.warmupSteps or train more steps.`,
     );
   }
   if (name === 'cosine' && minLr > config.optim.lr) {

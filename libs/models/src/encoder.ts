@@ -1,45 +1,50 @@
-import { buildGradients } from '@ringtrain/autodiff';
 import { Graph, serializeModel, tensor, type Value } from '@ringtrain/graph';
 import { layoutParameters, type ParameterSpec } from './parameters.js';
 import { finalNormTensors, initializerSource, inputSource } from './sources.js';
-import type { MaskInput, TrainingGraph } from './training-graph.js';
-import { blockTensors, checkDims, TransformerBuilder, type TransformerDims } from './transformer.js';
+import { addLossOutputs, type TrainingGraph } from './training-graph.js';
+import { blockTensors, checkDims, TransformerBuilder, transformerMaskInputs, type TransformerDims } from './transformer.js';
 
 /**
- * A BERT-style sequence classifier: token and position embeddings, bidirectional pre-norm
- * self-attention blocks, a final LayerNorm, the first token pooled through a tanh layer, and a
- * linear classification head. Padding tokens are masked out of every attention, so padded
- * positions change nothing.
+ * Configuration of a BERT-style sequence classifier: token and position embeddings,
+ * bidirectional pre-norm self-attention blocks, a final LayerNorm, the first token pooled
+ * through a tanh layer, and a linear classification head. Padding tokens are masked out as
+ * attention keys in every block, so the padding length does not change the logits.
  */
 export interface EncoderConfig extends TransformerDims {
   vocabSize: number;
   classes: number;
-  /** Drop probability of the embeddings, attention weights and residual branches. @defaultValue 0 */
+  /** Dropout probability of the embeddings, attention weights and residual branches. @defaultValue 0 */
   dropout?: number;
-  /** Token id of padding. @defaultValue 0 */
+  /** Token id of the padding. @defaultValue 0 */
   padId?: number;
 }
 
 /** Options of {@link encoderTrainingGraph}. */
 export interface EncoderGraphOptions {
-  /** Sequences per run; the graph's batch is static. */
+  /** Sequences per session run, which is the graph's static batch size. */
   batch: number;
-  /** Whether to emit gradients; false builds an evaluation graph. @defaultValue true */
+  /** Whether the graph outputs gradients. False builds an evaluation graph. @defaultValue true */
   gradients?: boolean;
 }
 
 function validate(cfg: EncoderConfig): void {
   checkDims('EncoderConfig', cfg);
   for (const key of ['vocabSize', 'classes'] as const) {
-    if (!Number.isInteger(cfg[key]) || cfg[key] <= 0) throw new RangeError(`EncoderConfig ${key} must be a positive integer, got ${cfg[key]}`);
+    if (!Number.isInteger(cfg[key]) || cfg[key] <= 0) {
+      throw new RangeError(`EncoderConfig ${key} must be a positive integer, got ${cfg[key]}`);
+    }
   }
   const p = cfg.dropout ?? 0;
-  if (!(p >= 0 && p < 1)) throw new RangeError(`EncoderConfig dropout must be in [0, 1), got ${p}`);
+  if (!(p >= 0 && p < 1)) {
+    throw new RangeError(`EncoderConfig dropout must be in [0, 1), got ${p}`);
+  }
 }
 
 /**
  * Returns the encoder's parameters in flat-buffer order: `tok_emb`, `pos_emb`, the blocks,
- * `ln_f`, `pooler` and `classifier`, initialised N(0, 0.02) with zero biases.
+ * `ln_f`, `pooler` and `classifier`. Weights are initialised N(0, 0.02), except the residual
+ * projections of the blocks, which get N(0, 0.02 / sqrt(2 nLayer)). Biases start at zero and
+ * LayerNorm scales at one.
  *
  * @throws RangeError on an invalid config
  */
@@ -61,33 +66,46 @@ export function encoderParameters(cfg: EncoderConfig): ParameterSpec[] {
   return layoutParameters(cfg.bias === false ? tensors.filter((t) => !t.name.endsWith('.bias')) : tensors);
 }
 
-/** Additive attention bias [batch, 1, 1, seq]: -1e9 on padding keys, 0 elsewhere. */
+/** Builds the additive attention bias [batch, 1, 1, seq], -1e9 on padding keys and 0 elsewhere. */
 function paddingBias(g: Graph, cfg: EncoderConfig, idx: Value): Value {
-  const pad = g.op('Equal', [idx, g.constant(tensor('int64', [], [cfg.padId ?? 0]), 'pad_id')], {}, { name: 'is_pad' });
-  const bias = g.op('Mul', [g.op('Cast', [pad], { to: 1 }, { name: 'pad_float' }), g.scalar(-1e9, 'float32', 'pad_penalty')], {}, { name: 'pad_bias_flat' });
+  const padId = g.constant(tensor('int64', [], [cfg.padId ?? 0]), 'pad_id');
+  const pad = g.op('Equal', [idx, padId], {}, { name: 'is_pad' });
+  // ONNX data type 1 is FLOAT.
+  const padFloat = g.op('Cast', [pad], { to: 1 }, { name: 'pad_float' });
+  const penalty = g.scalar(-1e9, 'float32', 'pad_penalty');
+  const bias = g.op('Mul', [padFloat, penalty], {}, { name: 'pad_bias_flat' });
   return g.op('Unsqueeze', [bias, g.int64s([1, 2])], {}, { name: 'pad_bias' });
 }
 
-/** Runs the blocks and returns logits [batch, classes]; `first` picks the first token's row. */
+/**
+ * Adds the embeddings, blocks, pooler and classification head, and returns the logits
+ * [batch, classes]. `first` selects the first token's activations from the output of `ln_f`.
+ */
 function classify(b: TransformerBuilder, cfg: EncoderConfig, idx: Value, first: (x: Value) => Value): Value {
   const { g } = b;
   let x = b.dropout(b.embed(idx, 'tok_emb', 'pos_emb'), 'embed.dropout');
   const bias = paddingBias(g, cfg, idx);
   for (let l = 0; l < cfg.nLayer; l++) x = b.block(x, l, bias);
-  const pooled = g.op('Tanh', [b.linear(first(b.layerNorm(x, 'ln_f')), 'pooler')], {}, { name: 'pooled' });
+  const firstToken = first(b.layerNorm(x, 'ln_f'));
+  const pooled = g.op('Tanh', [b.linear(firstToken, 'pooler')], {}, { name: 'pooled' });
   return b.linear(pooled, 'classifier');
 }
 
 /**
- * Builds an encoder training graph for a static batch. Inputs: the parameters, `idx` (int64
- * [batch, blockSize], padded with padId after the text) and `labels` (int64 [batch]; -1 is
- * ignored), and dropout masks when dropout is on. Outputs: `loss_sum`, `correct` and, unless
- * `gradients` is false, `grad.<name>` per parameter.
+ * Builds an encoder training graph for a static batch. Its inputs are the parameters, `idx`
+ * (int64 [batch, blockSize], padded with padId after the text), `labels` (int64 [batch], where
+ * a label of -1 is ignored), and one dropout mask per site when dropout is on and the graph has
+ * gradients. Its outputs are `loss_sum`, `correct` and, unless `gradients` is false,
+ * `grad.<name>` per parameter.
+ *
+ * @throws RangeError on an invalid config or batch
  */
 export function encoderTrainingGraph(cfg: EncoderConfig, options: EncoderGraphOptions): TrainingGraph {
   const specs = encoderParameters(cfg);
   const { batch } = options;
-  if (!Number.isInteger(batch) || batch <= 0) throw new RangeError(`encoder graph batch must be a positive integer, got ${batch}`);
+  if (!Number.isInteger(batch) || batch <= 0) {
+    throw new RangeError(`encoder graph batch must be a positive integer, got ${batch}`);
+  }
   const seq = cfg.blockSize;
   const c = cfg.nEmbd;
   const withGradients = options.gradients ?? true;
@@ -96,31 +114,21 @@ export function encoderTrainingGraph(cfg: EncoderConfig, options: EncoderGraphOp
   const idx = g.input('idx', 'int64', [batch, seq]);
   const labels = g.input('labels', 'int64', [batch]);
 
-  const maskInputs: MaskInput[] = [];
-  const masks = new Map<string, Value>();
-  const p = cfg.dropout ?? 0;
-  if (withGradients && p > 0) {
-    const sites = [{ name: 'embed.dropout', width: seq * c }, ...TransformerBuilder.blockSites(cfg, seq)];
-    sites.forEach((site, layer) => {
-      masks.set(site.name, g.input(site.name, 'float32', [batch, site.width]));
-      maskInputs.push({ name: site.name, layer, width: site.width, keepProb: 1 - p });
-    });
-  }
+  const dropout = withGradients ? (cfg.dropout ?? 0) : 0;
+  const { masks, maskInputs } = transformerMaskInputs(g, cfg, { batch, seq, dropout });
 
   const b = new TransformerBuilder(g, cfg, { kind: 'rows', batch, seq }, inputSource(g, specs, params), masks);
-  // Rows are [batch * seq, nEmbd]: the first token of each sequence is the first nEmbd columns of [batch, seq * nEmbd].
-  const first = (x: Value) =>
-    g.op('Slice', [g.op('Reshape', [x, g.int64s([batch, seq * c])], {}, { name: 'by_sequence' }), g.int64s([0]), g.int64s([c]), g.int64s([1])], {}, { name: 'first_token' });
+  // Activations are rows [batch * seq, nEmbd]. Reshaped to [batch, seq * nEmbd], the first
+  // token of each sequence is the first nEmbd columns.
+  const first = (x: Value) => {
+    const bySequence = g.op('Reshape', [x, g.int64s([batch, seq * c])], {}, { name: 'by_sequence' });
+    const starts = g.int64s([0]);
+    const ends = g.int64s([c]);
+    const axes = g.int64s([1]);
+    return g.op('Slice', [bySequence, starts, ends, axes], {}, { name: 'first_token' });
+  };
   const logits = classify(b, cfg, idx, first);
-  const lossSum = g.op('SoftmaxCrossEntropyLoss', [logits, labels], { reduction: 'sum', ignore_index: -1 }, { name: 'loss' });
-  const predicted = g.op('ArgMax', [logits], { axis: 1, keepdims: 0 }, { name: 'predicted' });
-  const hits = g.op('Cast', [g.op('Equal', [predicted, labels], {}, { name: 'hit' })], { to: 7 }, { name: 'hits' });
-  const correct = g.op('ReduceSum', [hits], { keepdims: 0 }, { name: 'correct_count' });
-
-  const grads = withGradients ? buildGradients(g, { loss: lossSum, wrt: params }) : [];
-  g.output(lossSum, 'loss_sum');
-  g.output(correct, 'correct');
-  const gradients = grads.map((grad, i) => g.output(grad, `grad.${specs[i]!.name}`).name);
+  const gradients = addLossOutputs(g, logits, labels, { inputs: params, specs }, withGradients);
   return {
     bytes: serializeModel(g),
     parameters: specs,
@@ -136,19 +144,27 @@ export function encoderTrainingGraph(cfg: EncoderConfig, options: EncoderGraphOp
 }
 
 /**
- * Builds the inference model: one input `idx` (int64 [batch, seq], seq up to blockSize, padded
- * with padId), one output `logits` (float32 [batch, classes]), opset 17. `metadata` goes to
- * metadata_props, with `blockSize` and `padId` added.
+ * Builds the inference model in opset 17, with one input `idx` (int64 [batch, seq], seq up to
+ * blockSize, padded with padId), one output `logits` (float32 [batch, classes]) and the
+ * parameters as initializers. `metadata` goes to metadata_props, with `blockSize`, `padId` and
+ * `modelKind` added.
  *
  * @throws RangeError when `params` has the wrong length or the config is invalid
  */
-export function encoderInferenceModel(cfg: EncoderConfig, params: Float32Array, metadata: Readonly<Record<string, string>> = {}): Uint8Array {
+export function encoderInferenceModel(
+  cfg: EncoderConfig,
+  params: Float32Array,
+  metadata: Readonly<Record<string, string>> = {},
+): Uint8Array {
   const specs = encoderParameters(cfg);
   const g = new Graph('encoder');
   const source = initializerSource(g, specs, params, 'encoder');
   const idx = g.input('idx', 'int64', ['batch', 'seq']);
   const b = new TransformerBuilder(g, cfg, { kind: 'tensor' }, source);
-  const first = (x: Value) => g.op('Gather', [x, g.constant(tensor('int64', [], [0]), 'first')], { axis: 1 }, { name: 'first_token' });
+  const first = (x: Value) => {
+    const position = g.constant(tensor('int64', [], [0]), 'first');
+    return g.op('Gather', [x, position], { axis: 1 }, { name: 'first_token' });
+  };
   g.output(classify(b, cfg, idx, first), 'logits');
   return serializeModel(g, {
     metadata: { ...metadata, blockSize: String(cfg.blockSize), padId: String(cfg.padId ?? 0), modelKind: 'encoder' },

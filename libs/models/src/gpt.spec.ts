@@ -13,7 +13,9 @@ function tokens(count: number, salt: number): BigInt64Array {
 
 function parameterFeeds(specs: ParameterSpec[], params: Float32Array): Record<string, ort.Tensor> {
   const feeds: Record<string, ort.Tensor> = {};
-  for (const spec of specs) feeds[spec.name] = new ort.Tensor('float32', params.slice(spec.offset, spec.offset + spec.size), spec.shape);
+  for (const spec of specs) {
+    feeds[spec.name] = new ort.Tensor('float32', params.slice(spec.offset, spec.offset + spec.size), spec.shape);
+  }
   return feeds;
 }
 
@@ -31,7 +33,9 @@ async function run(cfg: GptConfig, params: Float32Array, idx: BigInt64Array, tar
 }
 
 describe('gptParameters', () => {
-  it('should count 812,160 parameters for the nanoGPT configuration on an 83-character text', () => {
+  it('should count 812,160 parameters for the nanoGPT example', () => {
+    // The model of examples/nanogpt-shakespeare-char.json on the default text, which has 83
+    // distinct characters.
     const specs = gptParameters({ nLayer: 4, nHead: 4, nEmbd: 128, blockSize: 64, vocabSize: 83 });
     expect(parameterCount(specs)).toBe(812_160);
     expect(specs.filter((s) => s.name === 'wte')).toHaveLength(1);
@@ -47,13 +51,13 @@ describe('gptParameters', () => {
     expect(decayed.some((n) => n.endsWith('.bias') || n.includes('ln_'))).toBe(false);
   });
 
-  it('should reject heads that do not divide the width', () => {
+  it('should reject nHead that does not divide nEmbd', () => {
     expect(() => gptParameters({ ...TINY, nHead: 3 })).toThrow(/nEmbd 8 is not a multiple of nHead 3/);
   });
 });
 
 describe('gptTrainingGraph', () => {
-  it('should give the tied embedding the sum of the gradients of both of its uses (tolerance 1e-6)', async () => {
+  it('should sum both gradients of a tied embedding (tolerance 1e-6)', async () => {
     const specs = gptParameters(TINY);
     const params = initParameters(specs, 3);
     const n = BATCH * TINY.blockSize;
@@ -86,7 +90,7 @@ describe('gptTrainingGraph', () => {
     expect(tied.graph.outputs.gradients).toHaveLength(specs.length);
   });
 
-  it('should match central differences of the summed loss on sampled parameters (float32, tolerance 3e-2)', async () => {
+  it('should match central differences (float32, tolerance 3e-2)', async () => {
     const specs = gptParameters(TINY);
     const params = initParameters(specs, 5);
     const n = BATCH * TINY.blockSize;
@@ -103,7 +107,8 @@ describe('gptTrainingGraph', () => {
     const eps = 1e-2;
     for (const spec of specs) {
       const grad = base.out[`grad.${spec.name}`]!.data as Float32Array;
-      // The element with the largest gradient, so that float32 differences resolve it.
+      // Check one element of each parameter tensor, the one with the largest gradient, so that
+      // float32 differences can resolve it.
       let k = 0;
       for (let i = 1; i < grad.length; i++) if (Math.abs(grad[i]!) > Math.abs(grad[k]!)) k = i;
       const plus = params.slice();
@@ -117,7 +122,7 @@ describe('gptTrainingGraph', () => {
     await session.release();
   });
 
-  it('should ignore targets of -1 and count only the others', async () => {
+  it('should leave targets of -1 out of the loss', async () => {
     const specs = gptParameters(TINY);
     const params = initParameters(specs, 7);
     const n = BATCH * TINY.blockSize;
@@ -135,7 +140,7 @@ describe('gptTrainingGraph', () => {
 });
 
 describe('gptInferenceModel', () => {
-  it('should map idx [batch, seq] to logits [batch, seq, vocab] that agree with the training graph (tolerance 1e-5)', async () => {
+  it('should match the training graph and stay causal (tolerance 1e-5)', async () => {
     const specs = gptParameters(TINY);
     const params = initParameters(specs, 9);
     const bytes = gptInferenceModel(TINY, params, { vocab: JSON.stringify(['a', 'b', 'c', 'd', 'e', 'f', 'g']) });
@@ -146,7 +151,8 @@ describe('gptInferenceModel', () => {
     const session = await ort.InferenceSession.create(bytes);
     const n = BATCH * TINY.blockSize;
     const [idx, targets] = [tokens(n, 3), tokens(n, 8)];
-    const logits = (await session.run({ idx: new ort.Tensor('int64', idx, [BATCH, TINY.blockSize]) }))['logits']!;
+    const input = new ort.Tensor('int64', idx, [BATCH, TINY.blockSize]);
+    const logits = (await session.run({ idx: input }))['logits']!;
     expect(logits.dims).toEqual([BATCH, TINY.blockSize, TINY.vocabSize]);
     let lossSum = 0;
     const values = logits.data as Float32Array;
@@ -159,8 +165,9 @@ describe('gptInferenceModel', () => {
     const reference = (trained.out['loss_sum']!.data as Float32Array)[0]!;
     expect(Math.abs(lossSum - reference) / reference).toBeLessThan(1e-5);
 
-    // Causality: the logits of a prefix do not depend on the tokens after it.
-    const short = (await session.run({ idx: new ort.Tensor('int64', idx.slice(0, 4), [1, 4]) }))['logits']!.data as Float32Array;
+    // Causality: the logits of a prefix must not depend on the tokens after it.
+    const prefix = new ort.Tensor('int64', idx.slice(0, 4), [1, 4]);
+    const short = (await session.run({ idx: prefix }))['logits']!.data as Float32Array;
     for (let i = 0; i < 4 * TINY.vocabSize; i++) expect(Math.abs(short[i]! - values[i]!)).toBeLessThan(1e-5);
     await session.release();
   });

@@ -1,18 +1,17 @@
-import { buildGradients } from '@ringtrain/autodiff';
-import { Graph, serializeModel, type Value } from '@ringtrain/graph';
+import { Graph, serializeModel } from '@ringtrain/graph';
 import { layoutParameters, type ParameterSpec } from './parameters.js';
 import { finalNormTensors, initializerSource, inputSource } from './sources.js';
-import type { MaskInput, TrainingGraph } from './training-graph.js';
-import { blockTensors, checkDims, TransformerBuilder, type TransformerDims } from './transformer.js';
+import { addLossOutputs, type TrainingGraph } from './training-graph.js';
+import { blockTensors, checkDims, TransformerBuilder, transformerMaskInputs, type TransformerDims } from './transformer.js';
 
 /**
- * A GPT language model: token and position embeddings, pre-norm blocks with causal multi-head
+ * Configuration of a GPT language model: token and position embeddings, pre-norm blocks with causal multi-head
  * self-attention and a GELU MLP, a final LayerNorm and an output head, by default tied to the
  * token embedding (one tensor, used twice).
  */
 export interface GptConfig extends TransformerDims {
   vocabSize: number;
-  /** Drop probability of the embeddings, attention weights and residual branches. @defaultValue 0 */
+  /** Dropout probability of the embeddings, attention weights and residual branches. @defaultValue 0 */
   dropout?: number;
   /** Whether the output head reuses the token embedding. @defaultValue true */
   tieEmbeddings?: boolean;
@@ -20,11 +19,11 @@ export interface GptConfig extends TransformerDims {
 
 /** Options of {@link gptTrainingGraph}. */
 export interface GptGraphOptions {
-  /** Sequences per run; the graph's batch is static. */
+  /** Sequences per session run, which is the graph's static batch size. */
   batch: number;
   /** Sequence length. @defaultValue blockSize */
   seq?: number;
-  /** Whether to emit gradients; false builds an evaluation graph. @defaultValue true */
+  /** Whether the graph outputs gradients. False builds an evaluation graph. @defaultValue true */
   gradients?: boolean;
 }
 
@@ -34,14 +33,16 @@ function validate(cfg: GptConfig): void {
     throw new RangeError(`GptConfig vocabSize must be a positive integer, got ${cfg.vocabSize}`);
   }
   const p = cfg.dropout ?? 0;
-  if (!(p >= 0 && p < 1)) throw new RangeError(`GptConfig dropout must be in [0, 1), got ${p}`);
+  if (!(p >= 0 && p < 1)) {
+    throw new RangeError(`GptConfig dropout must be in [0, 1), got ${p}`);
+  }
 }
 
 /**
  * Returns the GPT's parameters in flat-buffer order: `wte` [vocab, nEmbd], `wpe` [blockSize,
  * nEmbd], the blocks `h{l}.*`, `ln_f.*`, and `lm_head.weight` [vocab, nEmbd] only when the
- * head is untied. Initialised as GPT-2: N(0, 0.02), residual projections N(0, 0.02 /
- * sqrt(2 nLayer)), zero biases, unit LayerNorm scales.
+ * head is untied. The init is GPT-2's: weights N(0, 0.02), residual projections N(0, 0.02 /
+ * sqrt(2 nLayer)), zero biases and unit LayerNorm scales.
  *
  * @throws RangeError on an invalid config
  */
@@ -54,27 +55,34 @@ export function gptParameters(cfg: GptConfig): ParameterSpec[] {
     ...Array.from({ length: cfg.nLayer }, (_, l) => blockTensors(cfg, l)).flat(),
     ...finalNormTensors(cfg.nEmbd, cfg.bias !== false),
   ];
-  if (cfg.tieEmbeddings === false) tensors.push({ name: 'lm_head.weight', shape: [cfg.vocabSize, cfg.nEmbd], init: std });
+  if (cfg.tieEmbeddings === false) {
+    tensors.push({ name: 'lm_head.weight', shape: [cfg.vocabSize, cfg.nEmbd], init: std });
+  }
   return layoutParameters(tensors);
 }
 
-/** Name of the head's weight: the token embedding when tied. */
+/** Returns the name of the output head's weight, which is the token embedding `wte` when tied. */
 function headName(cfg: GptConfig): string {
   return cfg.tieEmbeddings === false ? 'lm_head.weight' : 'wte';
 }
 
 /**
- * Builds a GPT training graph for a static batch. Inputs: the parameters, `idx` and `targets`
- * (int64 [batch, seq]; a target of -1 is ignored), and one dropout mask per site when dropout
- * is on. Outputs: `loss_sum` (summed cross-entropy over counted targets), `correct` and, unless
- * `gradients` is false, `grad.<name>` per parameter. A tied embedding is one input with one
- * gradient, the sum over both of its uses.
+ * Builds a GPT training graph for a static batch. Its inputs are the parameters, `idx` and
+ * `targets` (int64 [batch, seq], where a target of -1 is ignored), and one dropout mask per
+ * site when dropout is on and the graph has gradients. Its outputs are `loss_sum` (the
+ * cross-entropy summed over counted targets), `correct` and, unless `gradients` is false,
+ * `grad.<name>` per parameter. A tied embedding is one input with one gradient, the sum over
+ * both of its uses.
+ *
+ * @throws RangeError on an invalid config, batch or sequence length
  */
 export function gptTrainingGraph(cfg: GptConfig, options: GptGraphOptions): TrainingGraph {
   const specs = gptParameters(cfg);
   const seq = options.seq ?? cfg.blockSize;
   const { batch } = options;
-  if (!Number.isInteger(batch) || batch <= 0) throw new RangeError(`GPT graph batch must be a positive integer, got ${batch}`);
+  if (!Number.isInteger(batch) || batch <= 0) {
+    throw new RangeError(`GPT graph batch must be a positive integer, got ${batch}`);
+  }
   if (!Number.isInteger(seq) || seq <= 0 || seq > cfg.blockSize) {
     throw new RangeError(`GPT graph seq must be an integer in [1, blockSize ${cfg.blockSize}], got ${seq}`);
   }
@@ -84,16 +92,8 @@ export function gptTrainingGraph(cfg: GptConfig, options: GptGraphOptions): Trai
   const idx = g.input('idx', 'int64', [batch, seq]);
   const targets = g.input('targets', 'int64', [batch, seq]);
 
-  const maskInputs: MaskInput[] = [];
-  const masks = new Map<string, Value>();
-  const p = cfg.dropout ?? 0;
-  if (withGradients && p > 0) {
-    const sites = [{ name: 'embed.dropout', width: seq * cfg.nEmbd }, ...TransformerBuilder.blockSites(cfg, seq)];
-    sites.forEach((site, layer) => {
-      masks.set(site.name, g.input(site.name, 'float32', [batch, site.width]));
-      maskInputs.push({ name: site.name, layer, width: site.width, keepProb: 1 - p });
-    });
-  }
+  const dropout = withGradients ? (cfg.dropout ?? 0) : 0;
+  const { masks, maskInputs } = transformerMaskInputs(g, cfg, { batch, seq, dropout });
 
   const b = new TransformerBuilder(g, cfg, { kind: 'rows', batch, seq }, inputSource(g, specs, params), masks);
   let x = b.dropout(b.embed(idx, 'wte', 'wpe'), 'embed.dropout');
@@ -102,15 +102,7 @@ export function gptTrainingGraph(cfg: GptConfig, options: GptGraphOptions): Trai
   const h = b.layerNorm(x, 'ln_f');
   const logits = g.op('Gemm', [h, b.params.get(headName(cfg))], { transB: 1 }, { name: 'lm_head' });
   const flatTargets = g.op('Reshape', [targets, g.int64s([batch * seq])], {}, { name: 'targets_flat' });
-  const lossSum = g.op('SoftmaxCrossEntropyLoss', [logits, flatTargets], { reduction: 'sum', ignore_index: -1 }, { name: 'loss' });
-  const predicted = g.op('ArgMax', [logits], { axis: 1, keepdims: 0 }, { name: 'predicted' });
-  const hits = g.op('Cast', [g.op('Equal', [predicted, flatTargets], {}, { name: 'hit' })], { to: 7 }, { name: 'hits' });
-  const correct = g.op('ReduceSum', [hits], { keepdims: 0 }, { name: 'correct_count' });
-
-  const grads = withGradients ? buildGradients(g, { loss: lossSum, wrt: params }) : [];
-  g.output(lossSum, 'loss_sum');
-  g.output(correct, 'correct');
-  const gradients = grads.map((grad, i) => g.output(grad, `grad.${specs[i]!.name}`).name);
+  const gradients = addLossOutputs(g, logits, flatTargets, { inputs: params, specs }, withGradients);
   return {
     bytes: serializeModel(g),
     parameters: specs,
@@ -126,14 +118,19 @@ export function gptTrainingGraph(cfg: GptConfig, options: GptGraphOptions): Trai
 }
 
 /**
- * Builds the inference model: one input `idx` (int64 [batch, seq], seq up to blockSize), one
- * output `logits` (float32 [batch, seq, vocab]), parameters as initializers, opset 17. Linear
- * weights are stored as [in, out] for MatMul; the tied head reads `wte` through a Transpose,
- * so the file holds it once. `metadata` goes to metadata_props, with `blockSize` added.
+ * Builds the inference model in opset 17, with one input `idx` (int64 [batch, seq], seq up to
+ * blockSize), one output `logits` (float32 [batch, seq, vocab]) and the parameters as
+ * initializers. Linear weights are stored as [in, out] for MatMul. The tied head reads `wte`
+ * through a Transpose, so the file contains it once. `metadata` goes to metadata_props, with
+ * `blockSize` and `modelKind` added.
  *
  * @throws RangeError when `params` has the wrong length or the config is invalid
  */
-export function gptInferenceModel(cfg: GptConfig, params: Float32Array, metadata: Readonly<Record<string, string>> = {}): Uint8Array {
+export function gptInferenceModel(
+  cfg: GptConfig,
+  params: Float32Array,
+  metadata: Readonly<Record<string, string>> = {},
+): Uint8Array {
   const specs = gptParameters(cfg);
   const g = new Graph('gpt');
   const source = initializerSource(g, specs, params, 'GPT');

@@ -1,13 +1,15 @@
-import type { Dim } from '@ringtrain/graph';
+import { buildGradients } from '@ringtrain/autodiff';
+import type { Dim, Graph, Value } from '@ringtrain/graph';
 import type { ParameterSpec } from './parameters.js';
 
-/** A dropout mask input of the training graph, made by the caller for every step. */
+/** A dropout mask input of the training graph, which the caller fills for every step. */
 export interface MaskInput {
   /** Graph input name, float32 [batch, width], with values 0 or 1 / keepProb. */
   name: string;
   /**
    * Index of the dropout site, which keys its random stream. MLP: 0 for the input features,
-   * k >= 1 for the k-th hidden layer's output.
+   * k >= 1 for the k-th hidden layer's output. GPT and encoder: the site's position in
+   * `maskInputs`.
    */
   layer: number;
   /** Mask elements per sample. */
@@ -32,7 +34,7 @@ export type GradientLayout = 'perParameter' | 'flat';
 export interface TrainingGraph {
   /** ONNX ModelProto, opset 17. */
   bytes: Uint8Array;
-  /** Parameters, which are graph inputs named as the specs, in flat-buffer order. */
+  /** Parameter specs in flat-buffer order. Each parameter is a graph input with its spec's name. */
   parameters: ParameterSpec[];
   /**
    * Samples and their targets, in this order. MLP: `input` float32 [batch, inputSize] and
@@ -51,10 +53,36 @@ export interface TrainingGraph {
     /** Number of counted targets whose argmax prediction is right, an int64 scalar. */
     correct: string;
     /**
-     * With layout 'perParameter', gradients[i] is the gradient of parameters[i]; with 'flat',
-     * one output contains all gradients in flat-buffer order. Gradients are of the summed loss.
+     * Output names of the gradients of the summed loss. With layout 'perParameter',
+     * gradients[i] is the gradient of parameters[i]. With 'flat', one output contains all
+     * gradients in flat-buffer order.
      */
     gradients: string[];
     gradientLayout: GradientLayout;
   };
+}
+
+/**
+ * Adds the outputs every classifier-style training graph has: `loss_sum`, the summed
+ * cross-entropy of `logits` [N, C] against `labels` [N] with -1 ignored, `correct`, the number
+ * of right argmax predictions, and with `withGradients` one `grad.<name>` per parameter.
+ * Returns the gradient output names in parameter order.
+ */
+export function addLossOutputs(
+  g: Graph,
+  logits: Value,
+  labels: Value,
+  params: { inputs: readonly Value[]; specs: readonly ParameterSpec[] },
+  withGradients: boolean,
+): string[] {
+  const lossSum = g.op('SoftmaxCrossEntropyLoss', [logits, labels], { reduction: 'sum', ignore_index: -1 }, { name: 'loss' });
+  const predicted = g.op('ArgMax', [logits], { axis: 1, keepdims: 0 }, { name: 'predicted' });
+  const hit = g.op('Equal', [predicted, labels], {}, { name: 'hit' });
+  // ONNX data type 7 is INT64.
+  const hits = g.op('Cast', [hit], { to: 7 }, { name: 'hits' });
+  const correct = g.op('ReduceSum', [hits], { keepdims: 0 }, { name: 'correct_count' });
+  const grads = withGradients ? buildGradients(g, { loss: lossSum, wrt: params.inputs }) : [];
+  g.output(lossSum, 'loss_sum');
+  g.output(correct, 'correct');
+  return grads.map((grad, i) => g.output(grad, `grad.${params.specs[i]!.name}`).name);
 }

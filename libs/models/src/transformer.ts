@@ -1,26 +1,27 @@
 import { gelu, Graph, tensor, type Value } from '@ringtrain/graph';
 import type { ParameterInit } from './parameters.js';
+import type { MaskInput } from './training-graph.js';
 
 /** Sizes shared by the GPT and the encoder. */
 export interface TransformerDims {
   /** Number of blocks. */
   nLayer: number;
-  /** Attention heads per block; must divide nEmbd. */
+  /** Attention heads per block, which must divide nEmbd. */
   nHead: number;
   /** Width of the residual stream. */
   nEmbd: number;
-  /** Longest sequence, and the number of learned positions. */
+  /** Maximum sequence length, which is also the number of learned positions. */
   blockSize: number;
   /** Whether linear layers and LayerNorms have biases (nanoGPT's `bias`). @defaultValue true */
   bias?: boolean;
 }
 
 /**
- * How activations are laid out in a forward graph.
- * - `rows`: a training graph with a static batch; activations are [batch * seq, nEmbd], so every
+ * Activation layout of a forward graph.
+ * - `rows`: a training graph with a static batch. Activations are [batch * seq, nEmbd], so every
  *   linear layer is one Gemm whose weight gradient is one matrix product.
- * - `tensor`: an inference graph with symbolic batch and sequence; activations are
- *   [batch, seq, nEmbd] and linear layers are MatMul with weights stored as [in, out].
+ * - `tensor`: an inference graph with a symbolic batch and sequence length. Activations are
+ *   [batch, seq, nEmbd], and linear layers are MatMul with weights stored as [in, out].
  */
 export type Layout = { kind: 'rows'; batch: number; seq: number } | { kind: 'tensor' };
 
@@ -35,26 +36,36 @@ export interface TensorDecl {
 export interface DropoutSite {
   /** Graph input name. */
   name: string;
-  /** Mask elements per sample; the graph reshapes the [batch, width] input as it needs. */
+  /** Mask elements per sample. The graph reshapes the [batch, width] input to the activation's shape. */
   width: number;
 }
 
-/** Returns an error when the dims are not positive integers or the heads do not divide the width. */
+/**
+ * Throws a RangeError when a size is not a positive integer or nHead does not divide nEmbd.
+ * `kind` names the config in the message.
+ */
 export function checkDims(kind: string, dims: TransformerDims): void {
   for (const key of ['nLayer', 'nHead', 'nEmbd', 'blockSize'] as const) {
-    const v = dims[key];
-    if (!Number.isInteger(v) || v <= 0) throw new RangeError(`${kind} ${key} must be a positive integer, got ${v}`);
+    const value = dims[key];
+    if (!Number.isInteger(value) || value <= 0) {
+      throw new RangeError(`${kind} ${key} must be a positive integer, got ${value}`);
+    }
   }
   if (dims.nEmbd % dims.nHead !== 0) {
-    throw new RangeError(`${kind} nEmbd ${dims.nEmbd} is not a multiple of nHead ${dims.nHead}; pick nEmbd = nHead x head size`);
+    throw new RangeError(
+      `${kind} nEmbd ${dims.nEmbd} is not a multiple of nHead ${dims.nHead}. Set nEmbd to nHead times the head size.`,
+    );
   }
 }
 
-/** Declares the tensors of block `l`: pre-norm attention and a 4x GELU MLP, PyTorch [out, in] weights. */
+/**
+ * Declares the parameter tensors of block `l`: pre-norm attention and a GELU MLP of width 4 nEmbd.
+ * Weights use PyTorch's [out, in] layout, and biases are left out when `dims.bias` is false.
+ */
 export function blockTensors(dims: TransformerDims, l: number): TensorDecl[] {
   const c = dims.nEmbd;
   const std = { kind: 'normal' as const, std: 0.02 };
-  // GPT-2's scaled init of the projections into the residual stream.
+  // Projections into the residual stream get GPT-2's scaled init, std 0.02 / sqrt(2 nLayer).
   const residual = { kind: 'normal' as const, std: 0.02 / Math.sqrt(2 * dims.nLayer) };
   const zeros = { kind: 'zeros' as const };
   const ones = { kind: 'ones' as const };
@@ -76,17 +87,38 @@ export function blockTensors(dims: TransformerDims, l: number): TensorDecl[] {
   return dims.bias === false ? tensors.filter((t) => !t.name.endsWith('.bias')) : tensors;
 }
 
+/**
+ * Adds one dropout mask input per site of a transformer training graph (the embeddings, then
+ * every block) and returns them by site name, with their description for the caller. Without
+ * dropout there are none.
+ */
+export function transformerMaskInputs(
+  g: Graph,
+  dims: TransformerDims,
+  options: { batch: number; seq: number; dropout: number },
+): { masks: Map<string, Value>; maskInputs: MaskInput[] } {
+  const masks = new Map<string, Value>();
+  const maskInputs: MaskInput[] = [];
+  if (options.dropout === 0) return { masks, maskInputs };
+  const sites = [{ name: 'embed.dropout', width: options.seq * dims.nEmbd }, ...TransformerBuilder.blockSites(dims, options.seq)];
+  sites.forEach((site, layer) => {
+    masks.set(site.name, g.input(site.name, 'float32', [options.batch, site.width]));
+    maskInputs.push({ name: site.name, layer, width: site.width, keepProb: 1 - options.dropout });
+  });
+  return { masks, maskInputs };
+}
+
 /** Source of parameter values for a forward graph. */
 export interface ParameterSource {
-  /** The tensor as declared, e.g. a weight [out, in]. */
+  /** Returns the tensor as declared, e.g. a weight [out, in]. */
   get(name: string): Value;
-  /** A weight [out, in] as [in, out], for MatMul in the `tensor` layout. */
+  /** Returns a weight [out, in] as [in, out], for MatMul in the `tensor` layout. */
   transposed(name: string): Value;
 }
 
 /**
- * Adds transformer layers to a graph in one layout. Dropout masks are looked up by site name;
- * a site without a mask is skipped.
+ * Builder that adds transformer layers to a graph in one layout. Dropout masks are looked up by
+ * site name, and a site without a mask is skipped.
  */
 export class TransformerBuilder {
   constructor(
@@ -97,7 +129,7 @@ export class TransformerBuilder {
     private readonly masks: ReadonlyMap<string, Value> = new Map(),
   ) {}
 
-  /** Dropout sites of the blocks, for a training graph with `seq` positions. */
+  /** Returns the dropout sites of the blocks for a training graph with `seq` positions. */
   static blockSites(dims: TransformerDims, seq: number): DropoutSite[] {
     const sites: DropoutSite[] = [];
     for (let l = 0; l < dims.nLayer; l++) {
@@ -112,11 +144,15 @@ export class TransformerBuilder {
   dropout(x: Value, site: string): Value {
     const mask = this.masks.get(site);
     if (mask === undefined) return x;
-    const shaped = this.g.op('Reshape', [mask, this.g.int64s(x.shape as number[])], {}, { name: `${site}/mask` });
+    const shape = this.g.int64s(x.shape as number[]);
+    const shaped = this.g.op('Reshape', [mask, shape], {}, { name: `${site}/mask` });
     return this.g.op('Mul', [x, shaped], {}, { name: site });
   }
 
-  /** y = x W^T + b for a weight `prefix.weight` [out, in] and, when the model has biases, `prefix.bias`. */
+  /**
+   * Adds the linear layer y = x W^T + b, with the weight `prefix.weight` [out, in] and, when the
+   * model has biases, `prefix.bias`.
+   */
   linear(x: Value, prefix: string): Value {
     const { g, params } = this;
     const b = this.dims.bias === false ? undefined : params.get(`${prefix}.bias`);
@@ -130,15 +166,13 @@ export class TransformerBuilder {
   layerNorm(x: Value, prefix: string): Value {
     const { params } = this;
     const b = this.dims.bias === false ? undefined : params.get(`${prefix}.bias`);
-    return this.g.op('LayerNormalization', [x, params.get(`${prefix}.weight`), b], {
-      axis: -1,
-      epsilon: 1e-5,
-    }, { name: prefix });
+    const inputs = [x, params.get(`${prefix}.weight`), b];
+    return this.g.op('LayerNormalization', inputs, { axis: -1, epsilon: 1e-5 }, { name: prefix });
   }
 
   /**
-   * Self-attention of block `l`. `bias` is added to the attention scores [batch, head, query,
-   * key] before the softmax: the causal mask, the padding mask, or both.
+   * Adds the self-attention of block `l`. `bias` is added to the attention scores [batch, head,
+   * query, key] before the softmax. It is the causal mask, the padding mask, or both.
    */
   attention(x: Value, l: number, bias: Value | undefined): Value {
     const { g, dims } = this;
@@ -147,32 +181,40 @@ export class TransformerBuilder {
     const hs = c / dims.nHead;
     const qkv = this.linear(x, `${p}.c_attn`);
     const [q, k, v] = g.node('Split', [qkv, g.int64s([c, c, c])], { axis: -1 }, { name: `${p}/split`, outputs: 3 });
-    const heads = (t: Value, perm: number[], name: string) =>
-      g.op('Transpose', [g.op('Reshape', [t, this.headShape()], {}, { name: `${p}/${name}_heads` })], { perm }, { name: `${p}/${name}_t` });
-    const qh = heads(g.op('Mul', [q!, g.scalar(1 / Math.sqrt(hs), x.dtype, `${p}/scale`)], {}, { name: `${p}/q_scaled` }), [0, 2, 1, 3], 'q');
-    const kt = heads(k!, [0, 2, 3, 1], 'k');
-    const vh = heads(v!, [0, 2, 1, 3], 'v');
+
+    // Queries are scaled by 1 / sqrt(head size) before the product. Keys are transposed to
+    // [batch, head, head size, key] so that one MatMul gives the scores.
+    const scale = g.scalar(1 / Math.sqrt(hs), x.dtype, `${p}/scale`);
+    const qScaled = g.op('Mul', [q!, scale], {}, { name: `${p}/q_scaled` });
+    const qh = this.splitHeads(qScaled, [0, 2, 1, 3], `${p}/q`);
+    const kt = this.splitHeads(k!, [0, 2, 3, 1], `${p}/k`);
+    const vh = this.splitHeads(v!, [0, 2, 1, 3], `${p}/v`);
+
     let scores = g.op('MatMul', [qh, kt], {}, { name: `${p}/scores` });
     if (bias !== undefined) scores = g.op('Add', [scores, bias], {}, { name: `${p}/masked` });
-    const probs = this.dropout(g.op('Softmax', [scores], { axis: -1 }, { name: `${p}/softmax` }), `${p}.dropout`);
-    const y = g.op('Transpose', [g.op('MatMul', [probs, vh], {}, { name: `${p}/mix` })], { perm: [0, 2, 1, 3] }, { name: `${p}/merge_t` });
+    const softmax = g.op('Softmax', [scores], { axis: -1 }, { name: `${p}/softmax` });
+    const probs = this.dropout(softmax, `${p}.dropout`);
+
+    const mixed = g.op('MatMul', [probs, vh], {}, { name: `${p}/mix` });
+    const y = g.op('Transpose', [mixed], { perm: [0, 2, 1, 3] }, { name: `${p}/merge_t` });
     const merged = g.op('Reshape', [y, this.rowShape(c)], {}, { name: `${p}/merge` });
     return this.dropout(this.linear(merged, `${p}.c_proj`), `${p}.resid_dropout`);
   }
 
-  /** Pre-norm block `l`: x + attn(ln_1(x)), then x + mlp(ln_2(x)). */
+  /** Adds pre-norm block `l`: x + attn(ln_1(x)), then x + mlp(ln_2(x)). */
   block(x: Value, l: number, bias: Value | undefined): Value {
     const { g } = this;
     const p = `h${l}`;
-    const a = g.op('Add', [x, this.attention(this.layerNorm(x, `${p}.ln_1`), l, bias)], {}, { name: `${p}/resid_attn` });
+    const attended = this.attention(this.layerNorm(x, `${p}.ln_1`), l, bias);
+    const a = g.op('Add', [x, attended], {}, { name: `${p}/resid_attn` });
     const hidden = gelu(g, this.linear(this.layerNorm(a, `${p}.ln_2`), `${p}.mlp.c_fc`));
     const m = this.dropout(this.linear(hidden, `${p}.mlp.c_proj`), `${p}.mlp.dropout`);
     return g.op('Add', [a, m], {}, { name: `${p}/resid_mlp` });
   }
 
   /**
-   * Token plus position embeddings of `idx` ([batch, seq] int64), in the builder's layout. The
-   * positions are the first seq rows of `posName`.
+   * Adds the token plus position embeddings of `idx` ([batch, seq] int64) in the builder's
+   * layout. The positions are the first seq rows of `posName`.
    */
   embed(idx: Value, tokName: string, posName: string): Value {
     const { g, params, layout } = this;
@@ -182,15 +224,18 @@ export class TransformerBuilder {
       const seq = g.op('Shape', [idx], { start: 1, end: 2 }, { name: 'seq_len' });
       pos = g.op('Slice', [pos, g.int64s([0]), seq, g.int64s([0])], {}, { name: `${posName}/prefix` });
     } else if (layout.seq !== this.dims.blockSize) {
-      pos = g.op('Slice', [pos, g.int64s([0]), g.int64s([layout.seq]), g.int64s([0])], {}, { name: `${posName}/prefix` });
+      const start = g.int64s([0]);
+      const end = g.int64s([layout.seq]);
+      pos = g.op('Slice', [pos, start, end, g.int64s([0])], {}, { name: `${posName}/prefix` });
     }
     const sum = g.op('Add', [tok, pos], {}, { name: 'embed' });
-    return layout.kind === 'rows' ? g.op('Reshape', [sum, this.rowShape(this.dims.nEmbd)], {}, { name: 'embed_rows' }) : sum;
+    if (layout.kind !== 'rows') return sum;
+    return g.op('Reshape', [sum, this.rowShape(this.dims.nEmbd)], {}, { name: 'embed_rows' });
   }
 
   /**
-   * The causal mask as an additive bias [seq, seq]: 0 on and below the diagonal, -1e9 above.
-   * A large finite value rather than -inf keeps fully masked rows free of NaN.
+   * Builds the causal mask as an additive bias [seq, seq], 0 on and below the diagonal and -1e9
+   * above it. A large finite value rather than -inf keeps fully masked rows free of NaN.
    */
   causalBias(idx: Value): Value {
     const { g, dims, layout } = this;
@@ -204,7 +249,17 @@ export class TransformerBuilder {
     return g.op('Slice', [full, g.int64s([0, 0]), both], {}, { name: 'causal_prefix' });
   }
 
-  /** Shape for splitting heads: [batch, seq, head, head size]. */
+  /**
+   * Reshapes `t` to [batch, seq, head, head size] and transposes it by `perm`. The nodes are
+   * named after `name`.
+   */
+  private splitHeads(t: Value, perm: number[], name: string): Value {
+    const { g } = this;
+    const reshaped = g.op('Reshape', [t, this.headShape()], {}, { name: `${name}_heads` });
+    return g.op('Transpose', [reshaped], { perm }, { name: `${name}_t` });
+  }
+
+  /** Returns the shape for splitting heads, [batch, seq, head, head size]. */
   private headShape(): Value {
     const { g, dims, layout } = this;
     const hs = dims.nEmbd / dims.nHead;
@@ -213,7 +268,7 @@ export class TransformerBuilder {
       : g.int64s([0, 0, dims.nHead, hs], 'head_shape');
   }
 
-  /** Shape for activations of `width` features in the builder's layout. */
+  /** Returns the shape of activations with `width` features in the builder's layout. */
   rowShape(width: number): Value {
     const { g, layout } = this;
     return layout.kind === 'rows'

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { decodeCheckpoint } from '@ringtrain/checkpoint';
@@ -74,4 +74,22 @@ export function finalParameters(runDir: string): Float32Array {
 
 export function readJson(path: string): Record<string, unknown> {
   return JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+}
+
+/** Writes a run config as `<dir>/<name>.json` and returns its path. */
+export function writeConfig(dir: string, name: string, config: unknown): string {
+  const path = join(dir, `${name}.json`);
+  writeFileSync(path, JSON.stringify(config));
+  return path;
+}
+
+/** Returns max |a - b| / max |b|, the measure the equivalence tests bound. */
+export function relativeError(a: Float32Array, b: Float32Array): number {
+  let maxDiff = 0;
+  let maxRef = 0;
+  for (let i = 0; i < a.length; i++) {
+    maxDiff = Math.max(maxDiff, Math.abs(a[i]! - b[i]!));
+    maxRef = Math.max(maxRef, Math.abs(b[i]!));
+  }
+  return maxDiff / maxRef;
 }

@@ -4,7 +4,7 @@ import { LanguageModelTask } from './language-model-task.js';
 import { TextClassifierTask } from './text-classifier-task.js';
 import type { TrainingTask } from './training-task.js';
 
-/** Builds the training task of a run's model.kind, with training graphs for `microBatch` items. */
+/** Builds the training task for a run's model.kind, with training graphs for `microBatch` items. */
 export function createTask(config: RunConfig, microBatch: number): TrainingTask {
   switch (config.model.kind) {
     case 'mlp':

@@ -22,14 +22,14 @@ function loadDataset(config: RunConfig, split: 'train' | 'test'): MnistData {
   if (pixels !== config.model.inputSize) {
     throw new Error(
       `${split} images in ${where} are ${data.rows}x${data.cols} = ${pixels} pixels, but model.inputSize is ` +
-        `${config.model.inputSize}; set model.inputSize=${pixels}`,
+        `${config.model.inputSize}. Set model.inputSize=${pixels}.`,
     );
   }
   for (let i = 0; i < data.count; i++) {
     if (data.labels[i]! >= config.model.classes) {
       throw new Error(
-        `${split} label ${data.labels[i]} of sample ${i} in ${where} is outside [0, ${config.model.classes}); ` +
-          `set model.classes to at least ${data.labels[i]! + 1} or fix the labels file`,
+        `${split} label ${data.labels[i]} of sample ${i} in ${where} is outside [0, ${config.model.classes}). ` +
+          `Set model.classes to at least ${data.labels[i]! + 1} or fix the labels file.`,
       );
     }
   }
@@ -50,7 +50,7 @@ class ImageBuffers {
   }
 }
 
-/** An MLP on MNIST images, with optional shift augmentation and dropout masks. */
+/** Training task of an MLP on MNIST images, with optional shift augmentation and dropout masks. */
 export class ImageClassifierTask implements TrainingTask {
   readonly trainGraph: TrainingGraph;
   readonly evalGraph: TrainingGraph;
@@ -75,7 +75,7 @@ export class ImageClassifierTask implements TrainingTask {
     this.trainGraph = mlpTrainingGraph(mlpConfigOf(config));
     this.evalGraph = this.trainGraph;
     this.train = loadDataset(config, 'train');
-    // Loaded now so that a broken test file stops the run before training, not after it.
+    // The test split is loaded now so that a broken test file stops the run before training, not after it.
     this.test = loadDataset(config, 'test');
     this.trainCount = this.train.count;
     this.evalCount = this.test.count;
@@ -86,10 +86,17 @@ export class ImageClassifierTask implements TrainingTask {
     this.evalMasks = new MaskBuffers(this.trainGraph, EVAL_BATCH);
   }
 
-  private fill(set: MnistData, buffers: ImageBuffers, ids: Uint32Array, step: number, training: boolean): Record<string, ort.Tensor> {
+  private fill(
+    set: MnistData,
+    buffers: ImageBuffers,
+    ids: Uint32Array,
+    step: number,
+    training: boolean,
+  ): Record<string, ort.Tensor> {
     const n = ids.length;
-    const features = this.config.model.inputSize;
-    const augment = training ? { maxShift: this.config.data.augment.shift, seed: this.config.seed, step } : undefined;
+    const { config } = this;
+    const features = config.model.inputSize;
+    const augment = training ? { maxShift: config.data.augment.shift, seed: config.seed, step } : undefined;
     const input = buffers.input.subarray(0, n * features);
     const labels = buffers.labels.subarray(0, n);
     fillImageBatch(input, set, ids, augment);
@@ -98,17 +105,20 @@ export class ImageClassifierTask implements TrainingTask {
       input: new ort.Tensor('float32', input, [n, features]),
       labels: new ort.Tensor('int64', labels, [n]),
     };
-    (training ? this.trainMasks : this.evalMasks).fill(feeds, ids, { seed: this.config.seed, step, training });
+    const masks = training ? this.trainMasks : this.evalMasks;
+    masks.fill(feeds, ids, { seed: config.seed, step, training });
     return feeds;
   }
 
   trainFeeds(ids: Uint32Array, step: number): TaskFeeds {
-    return { feeds: this.fill(this.train, this.trainBuffers, ids, step, true), samples: ids.length, terms: ids.length };
+    const feeds = this.fill(this.train, this.trainBuffers, ids, step, true);
+    return { feeds, samples: ids.length, terms: ids.length };
   }
 
   evalFeeds(first: number, count: number): TaskFeeds {
     const ids = Uint32Array.from({ length: count }, (_, i) => first + i);
-    return { feeds: this.fill(this.test, this.evalBuffers, ids, 0, false), samples: count, terms: count };
+    const feeds = this.fill(this.test, this.evalBuffers, ids, 0, false);
+    return { feeds, samples: count, terms: count };
   }
 
   exportModel(params: Float32Array): Uint8Array {

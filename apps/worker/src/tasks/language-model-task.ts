@@ -4,20 +4,24 @@ import { corpusFingerprint, fillWindowBatch, loadTextCorpus, validationWindows, 
 import { gptInferenceModel, gptTrainingGraph, type GptConfig, type TrainingGraph } from '@ringtrain/models';
 import { checkFits, MaskBuffers, type TaskFeeds, type TrainingTask } from './training-task.js';
 
-/** Returns the GPT config of a run, with the vocabulary size taken from the corpus when unset. */
+/**
+ * Returns the GPT config of a run, with the vocabulary size taken from the corpus when unset.
+ *
+ * @throws ConfigError when model.vocabSize is set below the text's vocabulary size
+ */
 export function gptConfigOf(config: RunConfig, vocabLength: number): GptConfig {
   const { nLayer, nHead, nEmbd, blockSize, vocabSize, dropout, tieEmbeddings, bias } = config.model;
   if (vocabSize !== 0 && vocabSize < vocabLength) {
     throw new ConfigError(
       'model.vocabSize',
-      `model.vocabSize ${vocabSize} is smaller than the text's ${vocabLength} distinct characters; ` +
-        `set model.vocabSize=0 to use the text's vocabulary`,
+      `model.vocabSize ${vocabSize} is smaller than the text's ${vocabLength} distinct characters. ` +
+        `Set model.vocabSize to at least ${vocabLength}, or to 0 to use the text's vocabulary size.`,
     );
   }
   return { nLayer, nHead, nEmbd, blockSize, vocabSize: vocabSize || vocabLength, dropout, tieEmbeddings, bias };
 }
 
-/** Static-batch token buffers: inputs and targets [batch, seq]. */
+/** Reusable static-batch buffers of inputs and targets [batch, seq]. */
 class WindowBuffers {
   readonly idx: BigInt64Array;
   readonly targets: BigInt64Array;
@@ -30,7 +34,7 @@ class WindowBuffers {
     this.targets = new BigInt64Array(batch * seq);
   }
 
-  /** Fills windows at `starts` and marks the rows after them as padding (target -1). */
+  /** Fills the windows at `starts` and marks the rows after them as padding (input 0, target -1). */
   fill(tokens: Int32Array, starts: ArrayLike<number>): Record<string, ort.Tensor> {
     const n = starts.length * this.seq;
     fillWindowBatch(this.idx.subarray(0, n), this.targets.subarray(0, n), tokens, starts, this.seq);
@@ -44,8 +48,8 @@ class WindowBuffers {
 }
 
 /**
- * A character-level GPT on a text file. Training items are every window start of the first 90%
- * of the text; evaluation items are the non-overlapping windows of the last 10%, all of them.
+ * Training task of a character-level GPT on a text file. The training items are all window starts
+ * in the first 90% of the text. The evaluation items are all non-overlapping windows of the last 10%.
  */
 export class LanguageModelTask implements TrainingTask {
   readonly trainGraph: TrainingGraph;
@@ -74,6 +78,7 @@ export class LanguageModelTask implements TrainingTask {
     this.trainCount = windowStarts(this.corpus.train.length, blockSize);
     this.valStarts = validationWindows(this.corpus.val.length, blockSize);
     this.evalCount = this.valStarts.length;
+    // At most 64 windows and at most 16,384 input tokens per evaluation run, but at least one window.
     this.evalBatch = Math.max(1, Math.min(64, Math.floor(16384 / blockSize)));
     this.tokensPerItem = blockSize;
     this.trainGraph = gptTrainingGraph(this.gpt, { batch: microBatch });

@@ -4,25 +4,35 @@ import { fillTokenBatch, loadSpamAssassin, splitFingerprint, WordTokenizer, type
 import { encoderInferenceModel, encoderTrainingGraph, type EncoderConfig, type TrainingGraph } from '@ringtrain/models';
 import { checkFits, MaskBuffers, type TaskFeeds, type TrainingTask } from './training-task.js';
 
-/** Returns the encoder config of a run, with the vocabulary size taken from the tokenizer when unset. */
+/**
+ * Returns the encoder config of a run, with the vocabulary size taken from the tokenizer when unset.
+ *
+ * @throws ConfigError when model.vocabSize is set below the tokenizer's size
+ */
 export function encoderConfigOf(config: RunConfig, vocabLength: number): EncoderConfig {
   const { nLayer, nHead, nEmbd, blockSize, vocabSize, dropout, classes, bias } = config.model;
+  if (classes !== 2) {
+    throw new ConfigError('model.classes', `the spam data has 2 classes, but model.classes is ${classes}. Set model.classes=2.`);
+  }
   if (vocabSize !== 0 && vocabSize < vocabLength) {
     throw new ConfigError(
       'model.vocabSize',
-      `model.vocabSize ${vocabSize} is smaller than the tokenizer's ${vocabLength} tokens; set model.vocabSize=0 ` +
-        'to use the tokenizer\'s size, or lower data.maxVocab',
+      `model.vocabSize ${vocabSize} is smaller than the tokenizer's ${vocabLength} tokens. ` +
+        `Set model.vocabSize to at least ${vocabLength} or to 0 to use the tokenizer's size, or lower data.maxVocab.`,
     );
   }
   return { nLayer, nHead, nEmbd, blockSize, vocabSize: vocabSize || vocabLength, classes, dropout, bias, padId: 0 };
 }
 
-/** Metadata of an exported text classifier: the word vocabulary and how to tokenize. */
+/** Returns the metadata of an exported text classifier: the word vocabulary and the tokenizer as JSON. */
 export function tokenizerMetadata(tokenizer: WordTokenizer): Record<string, string> {
-  return { vocab: JSON.stringify(tokenizer.vocab), tokenizer: JSON.stringify({ kind: 'word', ...tokenizer.toJSON() }) };
+  return {
+    vocab: JSON.stringify(tokenizer.vocab),
+    tokenizer: JSON.stringify({ kind: 'word', ...tokenizer.toJSON() }),
+  };
 }
 
-/** Static-batch buffers: token ids [batch, seq] and labels [batch]. */
+/** Reusable static-batch buffers of token ids [batch, seq] and labels [batch]. */
 class SequenceBuffers {
   readonly idx: BigInt64Array;
   readonly labels: BigInt64Array;
@@ -35,7 +45,7 @@ class SequenceBuffers {
     this.labels = new BigInt64Array(batch);
   }
 
-  /** Fills rows `ids` of the encoded set and marks the rows after them as padding (label -1). */
+  /** Fills the rows of samples `ids` and marks the rows after them as padding (ids 0, label -1). */
   fill(encoded: EncodedTexts, labels: Uint8Array, ids: ArrayLike<number>): Record<string, ort.Tensor> {
     const n = ids.length;
     fillTokenBatch(this.idx.subarray(0, n * this.seq), encoded, ids);
@@ -50,8 +60,9 @@ class SequenceBuffers {
 }
 
 /**
- * An encoder classifier on the labelled e-mails: the tokenizer is fitted on the training split
- * only, every message is encoded once to blockSize tokens ([CLS] first, padded with 0).
+ * Training task of an encoder classifier on the labelled e-mails. The tokenizer is fitted on the
+ * training split only, and every message is encoded once to blockSize tokens ([CLS] first, padded
+ * with 0).
  */
 export class TextClassifierTask implements TrainingTask {
   readonly trainGraph: TrainingGraph;
@@ -74,9 +85,8 @@ export class TextClassifierTask implements TrainingTask {
     private readonly config: RunConfig,
     microBatch: number,
   ) {
-    const { blockSize, classes } = config.model;
+    const { blockSize } = config.model;
     const data = loadSpamAssassin({ dir: config.data.path, seed: config.seed, testFraction: config.data.testFraction });
-    if (classes !== 2) throw new Error(`the spam data has 2 classes, but model.classes is ${classes}; set model.classes=2`);
     this.tokenizer = WordTokenizer.fit(data.train.texts, { maxVocab: config.data.maxVocab });
     this.dataFingerprint = splitFingerprint(data.train);
     this.encoder = encoderConfigOf(config, this.tokenizer.size);

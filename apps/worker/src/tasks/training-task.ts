@@ -2,9 +2,9 @@ import * as ort from 'onnxruntime-node';
 import { fillDropoutMask } from '@ringtrain/data';
 import type { TrainingGraph } from '@ringtrain/models';
 
-/** Data inputs of one session run, with what they count. */
+/** Data inputs of one session run, with the samples and loss terms they contain. */
 export interface TaskFeeds {
-  /** Data and mask tensors; the compute thread adds the parameters. */
+  /** Data and mask tensors. The compute thread adds the parameters. */
   feeds: Record<string, ort.Tensor>;
   /** Real samples in the run (padding excluded). */
   samples: number;
@@ -13,31 +13,40 @@ export interface TaskFeeds {
 }
 
 /**
- * What the compute thread needs to train one kind of model on one kind of data: the graphs, the
- * data as numbered items, and the export of the trained model. Items are numbered 0 .. count-1
- * so that the distributed sampler can split them across ranks.
+ * Graphs, data and model export for training one kind of model on one kind of data in the
+ * compute thread. Data items are numbered 0 .. count-1 so that the distributed sampler can split
+ * them across ranks.
  */
 export interface TrainingTask {
   readonly trainGraph: TrainingGraph;
-  /** Graph for evaluation runs; it may be `trainGraph` itself. */
+  /** Graph for evaluation runs, which may be `trainGraph` itself. */
   readonly evalGraph: TrainingGraph;
-  /** Items of the training set. */
+  /** Number of items in the training set. */
   readonly trainCount: number;
-  /** Items of the evaluation set (validation windows or test samples). */
+  /** Number of items in the evaluation set (validation windows or test samples). */
   readonly evalCount: number;
-  /** Items per evaluation run. */
+  /** Maximum number of items per evaluation run. */
   readonly evalBatch: number;
-  /** `val` when evaluation gives a validation loss (language models), `test` for classifiers. */
+  /** Split that evaluation reports: `val` for language models (validation loss), `test` for classifiers. */
   readonly evalSplit: 'val' | 'test';
   /** Tokens per training item for language models, else 0. */
   readonly tokensPerItem: number;
-  /** SHA-256 of the training data, kept in checkpoints; undefined where the data set is fixed. */
+  /** SHA-256 of the training data, which checkpoints store. It is undefined where the data set is fixed. */
   readonly dataFingerprint: string | undefined;
-  /** Feeds for training items `ids` (at most the micro-batch) at optimiser step `step`. */
+  /**
+   * Fills the feeds for training items `ids` (at most the micro-batch) at optimiser step `step`.
+   * The tensors reuse buffers that the next call overwrites.
+   */
   trainFeeds(ids: Uint32Array, step: number): TaskFeeds;
-  /** Feeds for evaluation items first .. first + count - 1 (at most `evalBatch`). */
+  /**
+   * Fills the feeds for evaluation items first .. first + count - 1 (at most `evalBatch`).
+   * The tensors reuse buffers that the next call overwrites.
+   */
   evalFeeds(first: number, count: number): TaskFeeds;
-  /** The inference model with `params` as initializers and the vocabulary in its metadata. */
+  /**
+   * Builds the inference model with `params` as initializers and, for text models, the
+   * vocabulary in its metadata.
+   */
   exportModel(params: Float32Array): Uint8Array;
 }
 
@@ -56,13 +65,24 @@ export class MaskBuffers {
    * Writes the masks of samples `ids` into `feeds`. Rows past `ids.length` (padding of a static
    * batch) are ones. Without `training` every mask is ones.
    */
-  fill(feeds: Record<string, ort.Tensor>, ids: Uint32Array, options: { seed: number; step: number; training: boolean }): void {
+  fill(
+    feeds: Record<string, ort.Tensor>,
+    ids: Uint32Array,
+    options: { seed: number; step: number; training: boolean },
+  ): void {
     const rows = this.graph.batch ?? ids.length;
     this.graph.maskInputs.forEach((mask, i) => {
       const buffer = this.buffers[i]!;
       const data = buffer.subarray(0, rows * mask.width);
       if (options.training && mask.keepProb < 1) {
-        fillDropoutMask(data.subarray(0, ids.length * mask.width), { ...options, layer: mask.layer, sampleIds: ids, width: mask.width, keepProb: mask.keepProb });
+        const sampleMasks = data.subarray(0, ids.length * mask.width);
+        fillDropoutMask(sampleMasks, {
+          ...options,
+          layer: mask.layer,
+          sampleIds: ids,
+          width: mask.width,
+          keepProb: mask.keepProb,
+        });
         data.fill(1, ids.length * mask.width);
       } else {
         data.fill(1);
@@ -79,6 +99,9 @@ export class MaskBuffers {
 /** Throws when `count` items do not fit a graph's static batch. */
 export function checkFits(graph: TrainingGraph, count: number): void {
   if (graph.batch !== undefined && count > graph.batch) {
-    throw new Error(`${count} items do not fit a session run of ${graph.batch} (a static batch)`);
+    throw new Error(
+      `${count} items exceed the static batch size ${graph.batch} of the session run. ` +
+        `Pass at most ${graph.batch} items.`,
+    );
   }
 }
