@@ -1,4 +1,8 @@
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { ConfigError, perRankBatch, type RunConfig } from '@ringtrain/config';
+import { readModelMetadata } from '@ringtrain/graph';
+import { TEACHER_ARTIFACT } from '@ringtrain/worker';
 import { Coordinator } from '@ringtrain/coordinator';
 import { createLogger } from '@ringtrain/logging';
 import { hostPort, parseCommand, positiveInt, requireString, UsageError } from './args.js';
@@ -39,6 +43,29 @@ function checkDataFiles(config: RunConfig): void {
   checkRunPlan(config, data);
 }
 
+/**
+ * Copies the distillation teacher into the run directory, where workers on any host fetch it.
+ * A resumed run keeps the copy it has, unless distill.teacher names a file.
+ */
+function stageTeacher(config: RunConfig, runDir: string): void {
+  const teacher = config.distill.teacher;
+  if (teacher === undefined) return;
+  const target = join(runDir, TEACHER_ARTIFACT);
+  if (resolve(teacher) === resolve(target) || (!existsSync(teacher) && existsSync(target))) return;
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(teacher);
+  } catch (err) {
+    throw new UsageError(`cannot read distill.teacher ${teacher}: ${(err as Error).message}; pass the path of an .onnx file`);
+  }
+  try {
+    readModelMetadata(bytes);
+  } catch (err) {
+    throw new UsageError(`distill.teacher ${teacher} is not an ONNX model: ${(err as Error).message}`);
+  }
+  writeFileSync(target, bytes);
+}
+
 export async function coordinatorCommand(argv: string[]): Promise<number> {
   const values = parseCommand('coordinator', argv, {
     config: { type: 'string' },
@@ -62,6 +89,7 @@ export async function coordinatorCommand(argv: string[]): Promise<number> {
   });
   perRankBatch(setup.config, worldSize);
   checkDataFiles(setup.config);
+  stageTeacher(setup.config, setup.runDir.path);
   const logger = createLogger({ role: 'coordinator', runId: setup.runId, worldSize });
   logger.info({ config: setup.config }, 'effective config');
   for (const warning of setup.warnings) logger.warn(warning);

@@ -3,6 +3,7 @@ import { CheckpointError } from '@ringtrain/checkpoint';
 import { ConfigError, RUN_CONFIG_SCHEMA, describeFields } from '@ringtrain/config';
 import { UsageError } from './args.js';
 import { COORDINATOR_HELP, coordinatorCommand } from './coordinator-command.js';
+import { DISTILL_HELP, distillCommand } from './distill-command.js';
 import { GENERATE_HELP, generateCommand } from './generate-command.js';
 import { ModelFileError } from './generate/model.js';
 import { LAUNCH_HELP, launchCommand } from './launch-command.js';
@@ -17,6 +18,7 @@ Commands:
   launch        coordinator + N local worker processes (the usual entry point)
   coordinator   the coordinator alone, for runs across several hosts
   worker        one worker, joining a coordinator
+  distill       a launch that trains the student on a teacher's soft targets
   generate      print a continuation of a prompt, sampled from a language model
   config-keys   list every run config key with its type and default
 
@@ -26,6 +28,7 @@ const commands: Record<string, { run: (argv: string[]) => Promise<number>; help:
   launch: { run: launchCommand, help: LAUNCH_HELP },
   coordinator: { run: coordinatorCommand, help: COORDINATOR_HELP },
   worker: { run: workerCommand, help: WORKER_HELP },
+  distill: { run: distillCommand, help: DISTILL_HELP },
   generate: { run: (argv) => generateCommand(argv), help: GENERATE_HELP },
   'config-keys': {
     run: async () => {

@@ -10,7 +10,7 @@ export interface ComputeInit {
 
 /** Requests from the main thread; each gets exactly one reply. */
 export type ComputeRequest =
-  | { type: 'setup' }
+  | { type: 'setup'; /** Bytes of the distillation teacher, when the run has one. */ teacher?: Uint8Array }
   | { type: 'initParameters' }
   | { type: 'syncParameters'; direction: 'publish' | 'adopt' }
   | { type: 'loadState'; tensors: Record<string, Float32Array>; state: Record<string, unknown> }

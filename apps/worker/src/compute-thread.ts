@@ -20,6 +20,7 @@ import {
   type ComputeRequest,
 } from './compute-protocol.js';
 import { createTask } from './tasks/create-task.js';
+import { TeacherRunner } from './tasks/teacher-runner.js';
 import type { TaskFeeds, TrainingTask } from './tasks/training-task.js';
 
 /** Builds the learning-rate schedule, with errors that name the config keys. */
@@ -58,6 +59,8 @@ class ComputeWorker {
   private readonly graph: TrainingGraph;
   private session!: ort.InferenceSession;
   private evalSession!: ort.InferenceSession;
+  /** The distillation teacher's session, for a run with `distill.teacher`. */
+  private teacher: TeacherRunner | undefined;
   /** Parameters fed to the session. onnxruntime-node 1.30 rejects inputs over a SharedArrayBuffer ("Invalid argument"), so they live in a plain buffer. */
   private readonly params: Float32Array;
   /** Shared copy of the parameters, updated on request, for the main thread's broadcast and digest. */
@@ -103,10 +106,15 @@ class ComputeWorker {
     this.schedule = scheduleFor(config, this.totalSteps);
   }
 
-  async setup(): Promise<ComputeReply> {
+  async setup(teacher: Uint8Array | undefined): Promise<ComputeReply> {
     const { threads } = this.init;
     const spin = this.config.cluster.spinThreads;
     this.session = await createSession(this.graph, threads, spin);
+    const { teacherInput } = this.graph;
+    if (teacherInput !== undefined) {
+      if (teacher === undefined) throw new Error('the training graph distils, but no teacher model arrived with setup');
+      this.teacher = await TeacherRunner.create(teacher, this.config, this.task.studentData, teacherInput, threads);
+    }
     this.evalSession = this.task.evalGraph === this.graph ? this.session : await createSession(this.task.evalGraph, threads, spin);
     return {
       type: 'setup',
@@ -140,7 +148,12 @@ class ComputeWorker {
    * unless `first`.
    */
   private async runFeeds(session: ort.InferenceSession, graph: TrainingGraph, filled: TaskFeeds, first: boolean): Promise<void> {
-    const out = await session.run({ ...this.parameterTensors, ...filled.feeds });
+    const feeds = { ...this.parameterTensors, ...filled.feeds };
+    // A distillation graph takes the teacher's logits of the same batch, computed here.
+    if (graph.teacherInput !== undefined) {
+      feeds[graph.teacherInput.name] = await this.teacher!.run(filled.feeds[this.task.studentData.name]!);
+    }
+    const out = await session.run(feeds);
     this.stats[STAT_LOSS_SUM]! += (out[graph.outputs.lossSum]!.data as Float32Array)[0]!;
     this.stats[STAT_CORRECT]! += Number((out[graph.outputs.correct]!.data as Float32Array | BigInt64Array)[0]!);
     this.stats[STAT_COUNT]! += filled.terms;
@@ -286,7 +299,7 @@ let lastStep = 0;
 async function handle(request: ComputeRequest): Promise<ComputeReply> {
   if (request.type === 'setup') {
     worker = new ComputeWorker(workerData as ComputeInit);
-    return worker.setup();
+    return worker.setup(request.teacher);
   }
   if (!worker) throw new Error(`'${request.type}' sent before 'setup'`);
   switch (request.type) {

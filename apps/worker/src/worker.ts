@@ -11,6 +11,7 @@ import { STAT_COUNT, STAT_LOSS_SUM, STAT_SAMPLES, type ComputeLayout } from './c
 import { CoordinatorClient } from './coordinator-client.js';
 import { MetricsReporter } from './metrics-reporter.js';
 import { StepTimer } from './step-timer.js';
+import { TEACHER_ARTIFACT } from './tasks/teacher-runner.js';
 
 export interface WorkerOptions {
   /** host:port of the coordinator. */
@@ -205,7 +206,9 @@ class WorkerSession {
 
   private async train(): Promise<void> {
     const { config, log } = this;
-    const layout = await this.compute.call({ type: 'setup' }, 'setup');
+    // A distillation teacher comes from the coordinator's run directory, so no shared file system is needed.
+    const teacher = config.distill.teacher === undefined ? undefined : await this.client.fetchArtifact(TEACHER_ARTIFACT, UPLOAD_TIMEOUT_MS);
+    const layout = await this.compute.call({ type: 'setup', teacher }, 'setup');
     const params = new Float32Array(layout.parameters);
     const grads = new Float32Array(layout.gradients);
     log.info(

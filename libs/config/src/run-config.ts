@@ -88,6 +88,20 @@ export const RUN_CONFIG_SCHEMA: ObjectField = {
         everySteps: { kind: 'number', integer: true, min: 0, default: 0, doc: 'write a checkpoint every this many steps (0: at the end only)' },
       },
     },
+    distill: {
+      kind: 'object',
+      doc: 'knowledge distillation from a teacher model',
+      fields: {
+        teacher: { kind: 'string', doc: 'teacher .onnx file whose output is logits over the student\'s classes or vocabulary; unset: no distillation' },
+        temperature: { kind: 'number', min: 0, exclusiveMin: true, default: 4, doc: 'softmax temperature T of the soft targets' },
+        alpha: { kind: 'number', min: 0, max: 1, default: 0.9, doc: 'weight of the soft term; the label cross-entropy gets 1 - alpha' },
+        teacherInput: { kind: 'string', doc: 'teacher input that receives the student\'s data (default: its only input)' },
+        teacherOutput: { kind: 'string', default: 'logits', doc: 'teacher output with the logits' },
+        teacherShape: { kind: 'numbers', integer: true, min: 1, doc: 'per-sample shape the teacher input takes, e.g. [1, 28, 28] for a CNN teacher of an MLP student (default: the student\'s)' },
+        teacherVocab: { kind: 'string', doc: 'JSON file with the teacher\'s vocabulary (an array of characters) when its metadata has none' },
+        teacherThreads: { kind: 'number', integer: true, min: 0, default: 0, doc: 'onnxruntime threads of the teacher session (0: the worker\'s)' },
+      },
+    },
     cluster: {
       kind: 'object',
       doc: 'cluster and transport',
@@ -144,6 +158,16 @@ export interface RunConfig {
   };
   schedule: { name: 'constant' | 'step' | 'cosine'; warmupSteps: number; minLr: number; stepSize: number; gamma: number };
   checkpoint: { everySteps: number };
+  distill: {
+    teacher?: string;
+    temperature: number;
+    alpha: number;
+    teacherInput?: string;
+    teacherOutput: string;
+    teacherShape?: number[];
+    teacherVocab?: string;
+    teacherThreads: number;
+  };
   cluster: {
     threadsPerWorker: number;
     spinThreads: boolean;

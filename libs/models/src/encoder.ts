@@ -1,7 +1,7 @@
 import { Graph, serializeModel, tensor, type Value } from '@ringtrain/graph';
 import { layoutParameters, type ParameterSpec } from './parameters.js';
 import { finalNormTensors, initializerSource, inputSource } from './sources.js';
-import { addLossOutputs, type TrainingGraph } from './training-graph.js';
+import { addLossOutputs, type DistillSettings, type TeacherInput, type TrainingGraph } from './training-graph.js';
 import { blockTensors, checkDims, TransformerBuilder, transformerMaskInputs, type TransformerDims } from './transformer.js';
 
 /**
@@ -25,6 +25,8 @@ export interface EncoderGraphOptions {
   batch: number;
   /** Whether the graph outputs gradients. False builds an evaluation graph. @defaultValue true */
   gradients?: boolean;
+  /** Train on a teacher's soft targets: adds the input `teacher_logits`. @defaultValue none */
+  distill?: DistillSettings;
 }
 
 function validate(cfg: EncoderConfig): void {
@@ -128,7 +130,9 @@ export function encoderTrainingGraph(cfg: EncoderConfig, options: EncoderGraphOp
     return g.op('Slice', [bySequence, starts, ends, axes], {}, { name: 'first_token' });
   };
   const logits = classify(b, cfg, idx, first);
-  const gradients = addLossOutputs(g, logits, labels, { inputs: params, specs }, withGradients);
+  const teacherInput: TeacherInput | undefined = options.distill && { name: 'teacher_logits', classes: cfg.classes, rowsPerSample: 1 };
+  const distill = teacherInput && { ...options.distill!, teacher: g.input(teacherInput.name, 'float32', [batch, teacherInput.classes]) };
+  const gradients = addLossOutputs(g, logits, labels, { inputs: params, specs }, withGradients, distill);
   return {
     bytes: serializeModel(g),
     parameters: specs,
@@ -138,6 +142,7 @@ export function encoderTrainingGraph(cfg: EncoderConfig, options: EncoderGraphOp
     ],
     maskInputs,
     termsPerSample: 1,
+    ...(teacherInput === undefined ? {} : { teacherInput }),
     batch,
     outputs: { lossSum: 'loss_sum', correct: 'correct', gradients, gradientLayout: 'perParameter' },
   };

@@ -1,7 +1,7 @@
 import { Graph, serializeModel } from '@ringtrain/graph';
 import { layoutParameters, type ParameterSpec } from './parameters.js';
 import { finalNormTensors, initializerSource, inputSource } from './sources.js';
-import { addLossOutputs, type TrainingGraph } from './training-graph.js';
+import { addLossOutputs, type DistillSettings, type TeacherInput, type TrainingGraph } from './training-graph.js';
 import { blockTensors, checkDims, TransformerBuilder, transformerMaskInputs, type TransformerDims } from './transformer.js';
 
 /**
@@ -25,6 +25,8 @@ export interface GptGraphOptions {
   seq?: number;
   /** Whether the graph outputs gradients. False builds an evaluation graph. @defaultValue true */
   gradients?: boolean;
+  /** Train on a teacher's soft targets: adds the input `teacher_logits`. @defaultValue none */
+  distill?: DistillSettings;
 }
 
 function validate(cfg: GptConfig): void {
@@ -102,7 +104,9 @@ export function gptTrainingGraph(cfg: GptConfig, options: GptGraphOptions): Trai
   const h = b.layerNorm(x, 'ln_f');
   const logits = g.op('Gemm', [h, b.params.get(headName(cfg))], { transB: 1 }, { name: 'lm_head' });
   const flatTargets = g.op('Reshape', [targets, g.int64s([batch * seq])], {}, { name: 'targets_flat' });
-  const gradients = addLossOutputs(g, logits, flatTargets, { inputs: params, specs }, withGradients);
+  const teacherInput: TeacherInput | undefined = options.distill && { name: 'teacher_logits', classes: cfg.vocabSize, rowsPerSample: seq };
+  const distill = teacherInput && { ...options.distill!, teacher: g.input(teacherInput.name, 'float32', [batch * seq, teacherInput.classes]) };
+  const gradients = addLossOutputs(g, logits, flatTargets, { inputs: params, specs }, withGradients, distill);
   return {
     bytes: serializeModel(g),
     parameters: specs,
@@ -112,6 +116,7 @@ export function gptTrainingGraph(cfg: GptConfig, options: GptGraphOptions): Trai
     ],
     maskInputs,
     termsPerSample: seq,
+    ...(teacherInput === undefined ? {} : { teacherInput }),
     batch,
     outputs: { lossSum: 'loss_sum', correct: 'correct', gradients, gradientLayout: 'perParameter' },
   };

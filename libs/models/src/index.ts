@@ -5,7 +5,7 @@ export {
   type MlpConfig,
   type TrainingGraphOptions,
 } from './mlp.js';
-export type { DataInput, GradientLayout, MaskInput, TrainingGraph } from './training-graph.js';
+export type { DataInput, DistillSettings, GradientLayout, MaskInput, TeacherInput, TrainingGraph } from './training-graph.js';
 export { gptInferenceModel, gptParameters, gptTrainingGraph, type GptConfig, type GptGraphOptions } from './gpt.js';
 export {
   encoderInferenceModel,

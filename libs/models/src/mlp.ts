@@ -1,7 +1,8 @@
 import { buildGradients } from '@ringtrain/autodiff';
+import { addDistillationLoss } from '@ringtrain/distill';
 import { Graph, serializeModel, tensor, type Value } from '@ringtrain/graph';
 import { layoutParameters, parameterCount, type ParameterSpec } from './parameters.js';
-import type { GradientLayout, MaskInput, TrainingGraph } from './training-graph.js';
+import type { DistillSettings, GradientLayout, MaskInput, TeacherInput, TrainingGraph } from './training-graph.js';
 
 /** A multilayer perceptron with ReLU hidden layers and optional dropout. */
 export interface MlpConfig {
@@ -28,6 +29,8 @@ export interface TrainingGraphOptions {
    * @defaultValue 'float32'
    */
   dtype?: 'float32' | 'float64';
+  /** Train on a teacher's soft targets: adds the input `teacher_logits` [batch, classes]. @defaultValue none */
+  distill?: DistillSettings;
 }
 
 const DEFAULT_MEAN = 0.1307;
@@ -135,7 +138,15 @@ export function mlpTrainingGraph(cfg: MlpConfig, options: TrainingGraphOptions =
 
   // Forward, loss and accuracy.
   const logits = mlpForward(g, cfg, input, (spec) => params[specs.indexOf(spec)]!, specs, (layer) => masks.get(layer));
-  const lossSum = g.op('SoftmaxCrossEntropyLoss', [logits, labels], { reduction: 'sum' }, { name: 'loss' });
+  const teacherInput: TeacherInput | undefined = options.distill && { name: 'teacher_logits', classes: cfg.classes, rowsPerSample: 1 };
+  const lossSum = teacherInput === undefined
+    ? g.op('SoftmaxCrossEntropyLoss', [logits, labels], { reduction: 'sum' }, { name: 'loss' })
+    : addDistillationLoss(g, {
+        student: logits,
+        teacher: g.input(teacherInput.name, dtype, ['batch', cfg.classes]),
+        labels,
+        ...options.distill!,
+      }).loss;
   const predicted = g.op('ArgMax', [logits], { axis: 1, keepdims: 0 }, { name: 'predicted' });
   const hits = g.op('Cast', [g.op('Equal', [predicted, labels], {}, { name: 'hit' })], { to: 7 }, { name: 'hits' });
   const correct = g.op('ReduceSum', [hits], { keepdims: 0 }, { name: 'correct_count' });
@@ -161,6 +172,7 @@ export function mlpTrainingGraph(cfg: MlpConfig, options: TrainingGraphOptions =
     ],
     maskInputs,
     termsPerSample: 1,
+    ...(teacherInput === undefined ? {} : { teacherInput }),
     outputs: { lossSum: 'loss_sum', correct: 'correct', gradients: gradientNames, gradientLayout: layout },
   };
 }

@@ -1,4 +1,5 @@
 import { buildGradients } from '@ringtrain/autodiff';
+import { addDistillationLoss } from '@ringtrain/distill';
 import type { Dim, Graph, Value } from '@ringtrain/graph';
 import type { ParameterSpec } from './parameters.js';
 
@@ -24,6 +25,19 @@ export interface DataInput {
   shape: Dim[];
 }
 
+/** The teacher-logits input of a distillation training graph. */
+export interface TeacherInput {
+  name: string;
+  classes: number;
+  rowsPerSample: number;
+}
+
+/** Settings of the distillation loss, as in the run config's `distill.*` keys. */
+export interface DistillSettings {
+  temperature: number;
+  alpha: number;
+}
+
 /** Layout of the gradient outputs of the training session. */
 export type GradientLayout = 'perParameter' | 'flat';
 
@@ -47,6 +61,11 @@ export interface TrainingGraph {
   termsPerSample: number;
   /** Static batch size of the graph, or undefined where the batch is symbolic. */
   batch?: number;
+  /**
+   * The teacher's logits of a distillation graph: float32 [rows, classes], with rows the batch
+   * times `rowsPerSample` (1 for classifiers, seq for language models).
+   */
+  teacherInput?: TeacherInput;
   outputs: {
     /** Sum of the cross-entropy over every counted target, a float32 scalar. */
     lossSum: string;
@@ -64,7 +83,8 @@ export interface TrainingGraph {
 
 /**
  * Adds the outputs every classifier-style training graph has: `loss_sum`, the summed
- * cross-entropy of `logits` [N, C] against `labels` [N] with -1 ignored, `correct`, the number
+ * cross-entropy of `logits` [N, C] against `labels` [N] with -1 ignored (or, with `distill`, the
+ * distillation loss against the teacher's logits), `correct`, the number
  * of right argmax predictions, and with `withGradients` one `grad.<name>` per parameter.
  * Returns the gradient output names in parameter order.
  */
@@ -74,8 +94,11 @@ export function addLossOutputs(
   labels: Value,
   params: { inputs: readonly Value[]; specs: readonly ParameterSpec[] },
   withGradients: boolean,
+  distill?: { teacher: Value } & DistillSettings,
 ): string[] {
-  const lossSum = g.op('SoftmaxCrossEntropyLoss', [logits, labels], { reduction: 'sum', ignore_index: -1 }, { name: 'loss' });
+  const lossSum = distill === undefined
+    ? g.op('SoftmaxCrossEntropyLoss', [logits, labels], { reduction: 'sum', ignore_index: -1 }, { name: 'loss' })
+    : addDistillationLoss(g, { student: logits, teacher: distill.teacher, labels, temperature: distill.temperature, alpha: distill.alpha }).loss;
   const predicted = g.op('ArgMax', [logits], { axis: 1, keepdims: 0 }, { name: 'predicted' });
   const hit = g.op('Equal', [predicted, labels], {}, { name: 'hit' });
   // ONNX data type 7 is INT64.

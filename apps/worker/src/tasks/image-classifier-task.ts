@@ -2,7 +2,8 @@ import * as ort from 'onnxruntime-node';
 import type { RunConfig } from '@ringtrain/config';
 import { fillImageBatch, fillLabelBatch, loadMnist, type MnistData } from '@ringtrain/data';
 import { mlpInferenceModel, mlpTrainingGraph, type MlpConfig, type TrainingGraph } from '@ringtrain/models';
-import { MaskBuffers, type TaskFeeds, type TrainingTask } from './training-task.js';
+import type { StudentData } from './teacher-runner.js';
+import { distillSettings, MaskBuffers, type TaskFeeds, type TrainingTask } from './training-task.js';
 
 const EVAL_BATCH = 500;
 
@@ -60,6 +61,7 @@ export class ImageClassifierTask implements TrainingTask {
   readonly evalSplit = 'test' as const;
   readonly tokensPerItem = 0;
   readonly dataFingerprint = undefined;
+  readonly studentData: StudentData;
   private readonly train: MnistData;
   private readonly test: MnistData;
   private readonly trainBuffers: ImageBuffers;
@@ -71,13 +73,15 @@ export class ImageClassifierTask implements TrainingTask {
     private readonly config: RunConfig,
     microBatch: number,
   ) {
-    // One graph with a symbolic batch serves training and evaluation.
-    this.trainGraph = mlpTrainingGraph(mlpConfigOf(config));
-    this.evalGraph = this.trainGraph;
+    // One graph with a symbolic batch serves training and evaluation, unless training distils.
+    const distill = distillSettings(config);
+    this.trainGraph = mlpTrainingGraph(mlpConfigOf(config), distill === undefined ? {} : { distill });
+    this.evalGraph = distill === undefined ? this.trainGraph : mlpTrainingGraph(mlpConfigOf(config));
     this.train = loadDataset(config, 'train');
     // The test split is loaded now so that a broken test file stops the run before training, not after it.
     this.test = loadDataset(config, 'test');
     this.trainCount = this.train.count;
+    this.studentData = { name: 'input', dtype: 'float32', sampleShape: [config.model.inputSize] };
     this.evalCount = this.test.count;
     const features = config.model.inputSize;
     this.trainBuffers = new ImageBuffers(microBatch, features);

@@ -2,7 +2,8 @@ import * as ort from 'onnxruntime-node';
 import { ConfigError, type RunConfig } from '@ringtrain/config';
 import { corpusFingerprint, fillWindowBatch, loadTextCorpus, validationWindows, windowStarts, type TextCorpus } from '@ringtrain/data';
 import { gptInferenceModel, gptTrainingGraph, type GptConfig, type TrainingGraph } from '@ringtrain/models';
-import { checkFits, MaskBuffers, type TaskFeeds, type TrainingTask } from './training-task.js';
+import type { StudentData } from './teacher-runner.js';
+import { checkFits, distillSettings, MaskBuffers, type TaskFeeds, type TrainingTask } from './training-task.js';
 
 /**
  * Returns the GPT config of a run, with the vocabulary size taken from the corpus when unset.
@@ -60,6 +61,7 @@ export class LanguageModelTask implements TrainingTask {
   readonly evalSplit = 'val' as const;
   readonly tokensPerItem: number;
   readonly dataFingerprint: string;
+  readonly studentData: StudentData;
   private readonly corpus: TextCorpus;
   private readonly gpt: GptConfig;
   private readonly valStarts: Uint32Array;
@@ -81,7 +83,9 @@ export class LanguageModelTask implements TrainingTask {
     // At most 64 windows and at most 16,384 input tokens per evaluation run, but at least one window.
     this.evalBatch = Math.max(1, Math.min(64, Math.floor(16384 / blockSize)));
     this.tokensPerItem = blockSize;
-    this.trainGraph = gptTrainingGraph(this.gpt, { batch: microBatch });
+    const distill = distillSettings(config);
+    this.trainGraph = gptTrainingGraph(this.gpt, distill === undefined ? { batch: microBatch } : { batch: microBatch, distill });
+    this.studentData = { name: 'idx', dtype: 'int64', sampleShape: [blockSize], vocab: this.corpus.vocab };
     this.evalGraph = gptTrainingGraph(this.gpt, { batch: this.evalBatch, gradients: false });
     this.trainBuffers = new WindowBuffers(microBatch, blockSize);
     this.evalBuffers = new WindowBuffers(this.evalBatch, blockSize);

@@ -2,7 +2,8 @@ import * as ort from 'onnxruntime-node';
 import { ConfigError, type RunConfig } from '@ringtrain/config';
 import { fillTokenBatch, loadSpamAssassin, splitFingerprint, WordTokenizer, type EncodedTexts } from '@ringtrain/data';
 import { encoderInferenceModel, encoderTrainingGraph, type EncoderConfig, type TrainingGraph } from '@ringtrain/models';
-import { checkFits, MaskBuffers, type TaskFeeds, type TrainingTask } from './training-task.js';
+import type { StudentData } from './teacher-runner.js';
+import { checkFits, distillSettings, MaskBuffers, type TaskFeeds, type TrainingTask } from './training-task.js';
 
 /**
  * Returns the encoder config of a run, with the vocabulary size taken from the tokenizer when unset.
@@ -73,6 +74,7 @@ export class TextClassifierTask implements TrainingTask {
   readonly evalSplit = 'test' as const;
   readonly tokensPerItem = 0;
   readonly dataFingerprint: string;
+  readonly studentData: StudentData;
   private readonly tokenizer: WordTokenizer;
   private readonly encoder: EncoderConfig;
   private readonly train: { encoded: EncodedTexts; labels: Uint8Array };
@@ -94,7 +96,9 @@ export class TextClassifierTask implements TrainingTask {
     this.test = { encoded: this.tokenizer.encodeAll(data.test.texts, blockSize), labels: data.test.labels };
     this.trainCount = data.train.texts.length;
     this.evalCount = data.test.texts.length;
-    this.trainGraph = encoderTrainingGraph(this.encoder, { batch: microBatch });
+    const distill = distillSettings(config);
+    this.trainGraph = encoderTrainingGraph(this.encoder, distill === undefined ? { batch: microBatch } : { batch: microBatch, distill });
+    this.studentData = { name: 'idx', dtype: 'int64', sampleShape: [blockSize] };
     this.evalGraph = encoderTrainingGraph(this.encoder, { batch: this.evalBatch, gradients: false });
     this.trainBuffers = new SequenceBuffers(microBatch, blockSize);
     this.evalBuffers = new SequenceBuffers(this.evalBatch, blockSize);

@@ -1,6 +1,8 @@
 import * as ort from 'onnxruntime-node';
 import { fillDropoutMask } from '@ringtrain/data';
-import type { TrainingGraph } from '@ringtrain/models';
+import type { RunConfig } from '@ringtrain/config';
+import type { DistillSettings, TrainingGraph } from '@ringtrain/models';
+import type { StudentData } from './teacher-runner.js';
 
 /** Data inputs of one session run, with the samples and loss terms they contain. */
 export interface TaskFeeds {
@@ -31,6 +33,8 @@ export interface TrainingTask {
   readonly evalSplit: 'val' | 'test';
   /** Tokens per training item for language models, else 0. */
   readonly tokensPerItem: number;
+  /** The input a distillation teacher receives, and the vocabulary it must share. */
+  readonly studentData: StudentData;
   /** SHA-256 of the training data, which checkpoints store. It is undefined where the data set is fixed. */
   readonly dataFingerprint: string | undefined;
   /**
@@ -104,4 +108,10 @@ export function checkFits(graph: TrainingGraph, count: number): void {
         `Pass at most ${graph.batch} items.`,
     );
   }
+}
+
+/** Returns the distillation settings of a run, or undefined when it has no teacher. */
+export function distillSettings(config: RunConfig): DistillSettings | undefined {
+  const { teacher, temperature, alpha } = config.distill;
+  return teacher === undefined ? undefined : { temperature, alpha };
 }

@@ -1,0 +1,55 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { initParameters, mlpInferenceModel, mlpParameters, type MlpConfig } from '@ringtrain/models';
+import { readJson, startCli, writeConfig } from './testing/cluster-harness.js';
+
+const scratch = mkdtempSync(join(tmpdir(), 'ringtrain-distill-'));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+const STUDENT = {
+  seed: 1,
+  model: { kind: 'mlp', hidden: [32] },
+  train: { batchSize: 64, steps: 4, logEvery: 2 },
+  optim: { name: 'sgd', lr: 0.05 },
+  distill: { temperature: 4, alpha: 0.9 },
+  cluster: { threadsPerWorker: 1 },
+};
+
+function teacherFile(name: string, cfg: MlpConfig): string {
+  const path = join(scratch, name);
+  writeFileSync(path, mlpInferenceModel(cfg, initParameters(mlpParameters(cfg), 3)));
+  return path;
+}
+
+async function distill(teacher: string, runs: string) {
+  const run = startCli(['distill', '--teacher', teacher, '--config', writeConfig(scratch, 'student', STUDENT), '--workers', '2', '--runs-dir', runs]);
+  const { code } = await run.exited;
+  return { code, output: run.lines.join('\n') };
+}
+
+describe('ringtrain distill', () => {
+  it('trains a student on a teacher across 2 workers', async () => {
+    const teacher = teacherFile('teacher.onnx', { inputSize: 784, hidden: [64], classes: 10 });
+    const { code, output } = await distill(teacher, join(scratch, 'ok'));
+    expect(code, output).toBe(0);
+    const runDir = /run directory (\S+)/.exec(output.split('\n').reverse().join('\n'))![1]!;
+    // Workers fetch the teacher from the run directory, so the copy is byte for byte the file.
+    expect(readFileSync(join(runDir, 'teacher.onnx')).equals(readFileSync(teacher))).toBe(true);
+    expect(readJson(join(runDir, 'config.json'))['distill']).toMatchObject({ teacher, temperature: 4, alpha: 0.9 });
+    expect(readJson(join(runDir, 'summary.json'))['testAccuracy']).toBeTypeOf('number');
+  });
+
+  it('EXPECTED FAILURE - a teacher over other classes', async () => {
+    const { code, output } = await distill(teacherFile('wide.onnx', { inputSize: 784, hidden: [8], classes: 12 }), join(scratch, 'wide'));
+    expect(code).not.toBe(0);
+    expect(output).toMatch(/teacher .*wide.onnx returned 'logits' float32 \[1, 12\] for 1 samples; the student expects float32 logits over 10 classes/);
+  });
+
+  it('EXPECTED FAILURE - a teacher file that is missing', async () => {
+    const { code, output } = await distill(join(scratch, 'absent.onnx'), join(scratch, 'absent'));
+    expect(code).toBe(2);
+    expect(output).toMatch(/cannot read distill.teacher .*absent.onnx/);
+  });
+});

@@ -1,0 +1,118 @@
+import { readFileSync } from 'node:fs';
+import * as ort from 'onnxruntime-node';
+import type { RunConfig } from '@ringtrain/config';
+import { readModelMetadata } from '@ringtrain/graph';
+import type { TeacherInput } from '@ringtrain/models';
+
+/** Name of the teacher file in a run directory, which workers fetch from the coordinator. */
+export const TEACHER_ARTIFACT = 'teacher.onnx';
+
+/** The student data a teacher receives: the student's first data input and its per-sample shape. */
+export interface StudentData {
+  name: string;
+  dtype: 'float32' | 'int64';
+  /** Shape of one sample, e.g. [784] for MNIST or [64] for 64-token windows. */
+  sampleShape: number[];
+  /** The student's vocabulary in id order, for language models. The teacher must use the same one. */
+  vocab?: readonly string[];
+}
+
+/**
+ * Runs a teacher model in its own inference session on the student's batches and returns its
+ * logits as the student's `teacher_logits` input. The session is created once. Every mismatch
+ * with the student (input name or type, class count, vocabulary) is found then, and the error
+ * names what was expected and what the file contains.
+ */
+export class TeacherRunner {
+  private constructor(
+    private readonly session: ort.InferenceSession,
+    private readonly inputName: string,
+    private readonly outputName: string,
+    private readonly sampleShape: number[],
+    private readonly teacherInput: TeacherInput,
+  ) {}
+
+  /**
+   * Loads the teacher and checks it against the student with a one-sample run of zeros.
+   *
+   * @throws Error naming the teacher file and the mismatch
+   */
+  static async create(bytes: Uint8Array, config: RunConfig, student: StudentData, teacherInput: TeacherInput, threads: number): Promise<TeacherRunner> {
+    const where = `teacher ${config.distill.teacher ?? TEACHER_ARTIFACT}`;
+    const metadata = readModelMetadata(bytes);
+    checkVocabulary(where, config, metadata, student.vocab);
+    const session = await ort.InferenceSession.create(bytes, {
+      intraOpNumThreads: config.distill.teacherThreads || threads,
+      interOpNumThreads: 1,
+      executionMode: 'sequential',
+      graphOptimizationLevel: 'all',
+    });
+    const inputName = config.distill.teacherInput ?? onlyName(where, 'input', session.inputNames, 'distill.teacherInput');
+    if (!session.inputNames.includes(inputName)) {
+      throw new Error(`${where} has inputs [${session.inputNames.join(', ')}] but not '${inputName}'; set distill.teacherInput to one of them`);
+    }
+    const outputName = config.distill.teacherOutput;
+    if (!session.outputNames.includes(outputName)) {
+      throw new Error(`${where} has outputs [${session.outputNames.join(', ')}] but not '${outputName}'; set distill.teacherOutput to the one with the logits`);
+    }
+    const sampleShape = config.distill.teacherShape ?? student.sampleShape;
+    const perSample = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
+    if (perSample(sampleShape) !== perSample(student.sampleShape)) {
+      throw new Error(
+        `distill.teacherShape [${sampleShape.join(', ')}] has ${perSample(sampleShape)} elements per sample, but the student's ` +
+          `'${student.name}' has [${student.sampleShape.join(', ')}]; give a shape with the same number of elements`,
+      );
+    }
+    const runner = new TeacherRunner(session, inputName, outputName, sampleShape, teacherInput);
+    const zeros = student.dtype === 'int64'
+      ? new ort.Tensor('int64', new BigInt64Array(perSample(sampleShape)), [1, ...student.sampleShape])
+      : new ort.Tensor('float32', new Float32Array(perSample(sampleShape)), [1, ...student.sampleShape]);
+    await runner.run(zeros, where);
+    return runner;
+  }
+
+  /**
+   * Runs the teacher on a student batch `[n, ...sampleShape]` and returns its logits as
+   * float32 [n * rowsPerSample, classes].
+   *
+   * @throws Error when the teacher's output does not have the student's class count
+   */
+  async run(batch: ort.Tensor, where = 'teacher'): Promise<ort.Tensor> {
+    const n = batch.dims[0]!;
+    const { classes, rowsPerSample } = this.teacherInput;
+    const input = new ort.Tensor(batch.type as 'float32' | 'int64', batch.data as Float32Array | BigInt64Array, [n, ...this.sampleShape]);
+    let out: ort.InferenceSession.ReturnType;
+    try {
+      out = await this.session.run({ [this.inputName]: input }, [this.outputName]);
+    } catch (err) {
+      throw new Error(`${where} failed on input '${this.inputName}' [${input.dims.join(', ')}] ${input.type}: ${(err as Error).message}`);
+    }
+    const logits = out[this.outputName]!;
+    const expected = n * rowsPerSample * classes;
+    if (logits.type !== 'float32' || logits.data.length !== expected || logits.dims[logits.dims.length - 1] !== classes) {
+      throw new Error(
+        `${where} returned '${this.outputName}' ${logits.type} [${logits.dims.join(', ')}] for ${n} samples; the student expects ` +
+          `float32 logits over ${classes} classes, ${rowsPerSample} row(s) per sample`,
+      );
+    }
+    return new ort.Tensor('float32', logits.data as Float32Array, [n * rowsPerSample, classes]);
+  }
+}
+
+function onlyName(where: string, what: string, names: readonly string[], key: string): string {
+  if (names.length !== 1) throw new Error(`${where} has ${names.length} ${what}s [${names.join(', ')}]; set ${key} to the one that takes the student's data`);
+  return names[0]!;
+}
+
+/** Checks a language-model teacher's vocabulary, from its metadata or `distill.teacherVocab`, against the student's. */
+function checkVocabulary(where: string, config: RunConfig, metadata: Record<string, string>, studentVocab: readonly string[] | undefined): void {
+  if (studentVocab === undefined) return;
+  const file = config.distill.teacherVocab;
+  const text = metadata['vocab'] ?? (file === undefined ? undefined : JSON.stringify(JSON.parse(readFileSync(file, 'utf8'))));
+  if (text === undefined) {
+    throw new Error(`${where} has no 'vocab' in its metadata; set distill.teacherVocab to a JSON file with its characters in id order`);
+  }
+  if (text !== JSON.stringify(studentVocab)) {
+    throw new Error(`${where} has another vocabulary than the student's text (${text.slice(0, 60)}...); the teacher must be trained on the same characters`);
+  }
+}
