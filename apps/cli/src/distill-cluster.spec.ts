@@ -1,6 +1,6 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { initParameters, mlpInferenceModel, mlpParameters, type MlpConfig } from '@ringtrain/models';
 import { readJson, startCli, writeConfig } from './testing/cluster-harness.js';
@@ -23,8 +23,9 @@ function teacherFile(name: string, cfg: MlpConfig): string {
   return path;
 }
 
-async function distill(teacher: string, runs: string) {
-  const run = startCli(['distill', '--teacher', teacher, '--config', writeConfig(scratch, 'student', STUDENT), '--workers', '2', '--runs-dir', runs]);
+async function distill(teacher: string, runs: string, extra: string[] = []) {
+  const config = writeConfig(scratch, 'student', STUDENT);
+  const run = startCli(['distill', '--teacher', teacher, '--config', config, '--workers', '2', '--runs-dir', runs, ...extra]);
   const { code } = await run.exited;
   return { code, output: run.lines.join('\n') };
 }
@@ -39,6 +40,14 @@ describe('ringtrain distill', () => {
     expect(readFileSync(join(runDir, 'teacher.onnx')).equals(readFileSync(teacher))).toBe(true);
     expect(readJson(join(runDir, 'config.json'))['distill']).toMatchObject({ teacher, temperature: 4, alpha: 0.9 });
     expect(readJson(join(runDir, 'summary.json'))['testAccuracy']).toBeTypeOf('number');
+  });
+
+  it('takes teachers exported by PyTorch as they are', async () => {
+    const fixtures = resolve(import.meta.dirname, 'testing/fixtures');
+    const mlp = await distill(join(fixtures, 'torch-mlp-teacher.onnx'), join(scratch, 'torch-mlp'));
+    expect(mlp.code, mlp.output).toBe(0);
+    const cnn = await distill(join(fixtures, 'torch-cnn-teacher.onnx'), join(scratch, 'torch-cnn'), ['--set', 'distill.teacherShape=1,28,28']);
+    expect(cnn.code, cnn.output).toBe(0);
   });
 
   it('EXPECTED FAILURE - a teacher over other classes', async () => {
