@@ -2,7 +2,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ConfigError, perRankBatch, type RunConfig } from '@ringtrain/config';
 import { readModelMetadata } from '@ringtrain/graph';
-import { TEACHER_ARTIFACT } from '@ringtrain/worker';
+import { studentDataOf, TEACHER_ARTIFACT, TeacherRunner } from '@ringtrain/worker';
 import { Coordinator } from '@ringtrain/coordinator';
 import { createLogger } from '@ringtrain/logging';
 import { hostPort, parseCommand, positiveInt, requireString, UsageError } from './args.js';
@@ -29,7 +29,7 @@ Exits 0 when the run finished, 1 when it failed.`;
 const FAILURE_GRACE_MS = 1500;
 
 /** Reads the data once, so that a missing or corrupt file stops the run before any worker starts. */
-function checkDataFiles(config: RunConfig): void {
+function checkDataFiles(config: RunConfig): RunData {
   let data: RunData;
   try {
     data = readRunData(config);
@@ -41,17 +41,18 @@ function checkDataFiles(config: RunConfig): void {
     throw new UsageError(`cannot read the ${config.data.name} data from ${dataSource(config)}: ${(err as Error).message}${hint}`);
   }
   checkRunPlan(config, data);
+  return data;
 }
 
 /**
  * Copies the distillation teacher into the run directory, where workers on any host fetch it.
  * A resumed run keeps the copy it has, unless distill.teacher names a file.
  */
-function stageTeacher(config: RunConfig, runDir: string): void {
+function stageTeacher(config: RunConfig, runDir: string): Uint8Array | undefined {
   const teacher = config.distill.teacher;
-  if (teacher === undefined) return;
+  if (teacher === undefined) return undefined;
   const target = join(runDir, TEACHER_ARTIFACT);
-  if (resolve(teacher) === resolve(target) || (!existsSync(teacher) && existsSync(target))) return;
+  if (resolve(teacher) === resolve(target) || (!existsSync(teacher) && existsSync(target))) return readFileSync(target);
   let bytes: Buffer;
   try {
     bytes = readFileSync(teacher);
@@ -64,6 +65,21 @@ function stageTeacher(config: RunConfig, runDir: string): void {
     throw new UsageError(`distill.teacher ${teacher} is not an ONNX model: ${(err as Error).message}`);
   }
   writeFileSync(target, bytes);
+  return bytes;
+}
+
+/**
+ * Checks the teacher against the student before any worker starts: the same session and
+ * one-sample run that every worker repeats when it sets up.
+ */
+async function checkTeacher(config: RunConfig, data: RunData, bytes: Uint8Array | undefined): Promise<void> {
+  if (bytes === undefined) return;
+  const { student, teacherInput } = studentDataOf(config, data.vocab);
+  try {
+    await TeacherRunner.create(bytes, config, student, teacherInput, 1);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
 }
 
 export async function coordinatorCommand(argv: string[]): Promise<number> {
@@ -88,8 +104,8 @@ export async function coordinatorCommand(argv: string[]): Promise<number> {
     overrides: (values['set'] as string[] | undefined) ?? [],
   });
   perRankBatch(setup.config, worldSize);
-  checkDataFiles(setup.config);
-  stageTeacher(setup.config, setup.runDir.path);
+  const data = checkDataFiles(setup.config);
+  await checkTeacher(setup.config, data, stageTeacher(setup.config, setup.runDir.path));
   const logger = createLogger({ role: 'coordinator', runId: setup.runId, worldSize });
   logger.info({ config: setup.config }, 'effective config');
   for (const warning of setup.warnings) logger.warn(warning);

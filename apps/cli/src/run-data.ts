@@ -19,6 +19,8 @@ export interface RunData {
   parameters: number;
   /** SHA-256 of the training data, as checkpoints store it. It is undefined for MNIST. */
   fingerprint?: string;
+  /** The text's characters in id order, for language models. */
+  vocab?: string[];
 }
 
 /** Returns where a run's data comes from (`data.path` or the default package), for messages. */
@@ -52,6 +54,7 @@ export function readRunData(config: RunConfig): RunData {
         trainItems: windowStarts(corpus.train.length, m.blockSize),
         parameters: parameterCount(specs),
         fingerprint: corpusFingerprint(corpus),
+        vocab: corpus.vocab,
       };
     }
     case 'spam': {

@@ -2,7 +2,7 @@ import * as ort from 'onnxruntime-node';
 import type { RunConfig } from '@ringtrain/config';
 import { fillImageBatch, fillLabelBatch, loadMnist, type MnistData } from '@ringtrain/data';
 import { mlpInferenceModel, mlpTrainingGraph, type MlpConfig, type TrainingGraph } from '@ringtrain/models';
-import type { StudentData } from './teacher-runner.js';
+import { studentDataOf, type StudentData } from './teacher-runner.js';
 import { distillSettings, MaskBuffers, type TaskFeeds, type TrainingTask } from './training-task.js';
 
 const EVAL_BATCH = 500;
@@ -81,7 +81,7 @@ export class ImageClassifierTask implements TrainingTask {
     // The test split is loaded now so that a broken test file stops the run before training, not after it.
     this.test = loadDataset(config, 'test');
     this.trainCount = this.train.count;
-    this.studentData = { name: 'input', dtype: 'float32', sampleShape: [config.model.inputSize] };
+    this.studentData = studentDataOf(config).student;
     this.evalCount = this.test.count;
     const features = config.model.inputSize;
     this.trainBuffers = new ImageBuffers(microBatch, features);

@@ -2,7 +2,7 @@ import * as ort from 'onnxruntime-node';
 import { ConfigError, type RunConfig } from '@ringtrain/config';
 import { corpusFingerprint, fillWindowBatch, loadTextCorpus, validationWindows, windowStarts, type TextCorpus } from '@ringtrain/data';
 import { gptInferenceModel, gptTrainingGraph, type GptConfig, type TrainingGraph } from '@ringtrain/models';
-import type { StudentData } from './teacher-runner.js';
+import { studentDataOf, type StudentData } from './teacher-runner.js';
 import { checkFits, distillSettings, MaskBuffers, type TaskFeeds, type TrainingTask } from './training-task.js';
 
 /**
@@ -85,7 +85,7 @@ export class LanguageModelTask implements TrainingTask {
     this.tokensPerItem = blockSize;
     const distill = distillSettings(config);
     this.trainGraph = gptTrainingGraph(this.gpt, distill === undefined ? { batch: microBatch } : { batch: microBatch, distill });
-    this.studentData = { name: 'idx', dtype: 'int64', sampleShape: [blockSize], vocab: this.corpus.vocab };
+    this.studentData = studentDataOf(config, this.corpus.vocab).student;
     this.evalGraph = gptTrainingGraph(this.gpt, { batch: this.evalBatch, gradients: false });
     this.trainBuffers = new WindowBuffers(microBatch, blockSize);
     this.evalBuffers = new WindowBuffers(this.evalBatch, blockSize);

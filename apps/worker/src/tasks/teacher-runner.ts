@@ -18,6 +18,27 @@ export interface StudentData {
 }
 
 /**
+ * Returns what the student of a run feeds its teacher, and the teacher's expected output: the
+ * first data input of the model kind, and logits over its classes (or, for a GPT, over the
+ * vocabulary at every position).
+ */
+export function studentDataOf(config: RunConfig, vocab?: readonly string[]): { student: StudentData; teacherInput: TeacherInput } {
+  const m = config.model;
+  const name = 'teacher_logits';
+  switch (m.kind) {
+    case 'mlp':
+      return { student: { name: 'input', dtype: 'float32', sampleShape: [m.inputSize] }, teacherInput: { name, classes: m.classes, rowsPerSample: 1 } };
+    case 'gpt':
+      return {
+        student: { name: 'idx', dtype: 'int64', sampleShape: [m.blockSize], vocab },
+        teacherInput: { name, classes: m.vocabSize || (vocab?.length ?? 0), rowsPerSample: m.blockSize },
+      };
+    case 'encoder':
+      return { student: { name: 'idx', dtype: 'int64', sampleShape: [m.blockSize] }, teacherInput: { name, classes: m.classes, rowsPerSample: 1 } };
+  }
+}
+
+/**
  * Runs a teacher model in its own inference session on the student's batches and returns its
  * logits as the student's `teacher_logits` input. The session is created once. Every mismatch
  * with the student (input name or type, class count, vocabulary) is found then, and the error

@@ -2,7 +2,7 @@ import * as ort from 'onnxruntime-node';
 import { ConfigError, type RunConfig } from '@ringtrain/config';
 import { fillTokenBatch, loadSpamAssassin, splitFingerprint, WordTokenizer, type EncodedTexts } from '@ringtrain/data';
 import { encoderInferenceModel, encoderTrainingGraph, type EncoderConfig, type TrainingGraph } from '@ringtrain/models';
-import type { StudentData } from './teacher-runner.js';
+import { studentDataOf, type StudentData } from './teacher-runner.js';
 import { checkFits, distillSettings, MaskBuffers, type TaskFeeds, type TrainingTask } from './training-task.js';
 
 /**
@@ -98,7 +98,7 @@ export class TextClassifierTask implements TrainingTask {
     this.evalCount = data.test.texts.length;
     const distill = distillSettings(config);
     this.trainGraph = encoderTrainingGraph(this.encoder, distill === undefined ? { batch: microBatch } : { batch: microBatch, distill });
-    this.studentData = { name: 'idx', dtype: 'int64', sampleShape: [blockSize] };
+    this.studentData = studentDataOf(config).student;
     this.evalGraph = encoderTrainingGraph(this.encoder, { batch: this.evalBatch, gradients: false });
     this.trainBuffers = new SequenceBuffers(microBatch, blockSize);
     this.evalBuffers = new SequenceBuffers(this.evalBatch, blockSize);
