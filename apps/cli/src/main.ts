@@ -7,6 +7,7 @@ import { DISTILL_HELP, distillCommand } from './distill-command.js';
 import { GENERATE_HELP, generateCommand } from './generate-command.js';
 import { ModelFileError } from './generate/model.js';
 import { LAUNCH_HELP, launchCommand } from './launch-command.js';
+import { PIPELINE_HELP, pipelineCommand } from './pipeline/pipeline-command.js';
 import { WORKER_HELP, workerCommand } from './worker-command.js';
 
 const HELP = `Usage: ringtrain <command> [options]
@@ -20,6 +21,7 @@ Commands:
   worker        one worker, joining a coordinator
   distill       a launch that trains the student on a teacher's soft targets
   generate      print a continuation of a prompt, sampled from a language model
+  pipeline      teacher, student alone and distilled student, with a report
   config-keys   list every run config key with its type and default
 
 Run 'ringtrain <command> --help' for the options of a command.`;
@@ -30,6 +32,7 @@ const commands: Record<string, { run: (argv: string[]) => Promise<number>; help:
   worker: { run: workerCommand, help: WORKER_HELP },
   distill: { run: distillCommand, help: DISTILL_HELP },
   generate: { run: (argv) => generateCommand(argv), help: GENERATE_HELP },
+  pipeline: { run: pipelineCommand, help: PIPELINE_HELP },
   'config-keys': {
     run: async () => {
       process.stdout.write(describeFields(RUN_CONFIG_SCHEMA).join('\n') + '\n');
