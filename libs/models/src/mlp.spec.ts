@@ -44,9 +44,12 @@ function reference(cfg: MlpConfig, params: ArrayLike<number>, specs: ParameterSp
   const layers = widths.length - 1;
   const inputs: number[][] = [];
   const pre: number[][] = [];
-  let h = b.x.map((v) => (v - (cfg.inputMean ?? 0.1307)) / (cfg.inputStd ?? 0.3081));
+  // The input mask applies to the raw features, before normalisation.
+  const inputMask = b.masks.get(0);
+  const raw = inputMask ? b.x.map((v, i) => v * inputMask[i]!) : b.x;
+  let h = raw.map((v) => (v - (cfg.inputMean ?? 0.1307)) / (cfg.inputStd ?? 0.3081));
   for (let k = 0; k < layers; k++) {
-    const mask = b.masks.get(k);
+    const mask = k === 0 ? undefined : b.masks.get(k);
     if (mask) h = h.map((v, i) => v * mask[i]!);
     inputs.push(h);
     const [w, bias] = [specs[2 * k]!, specs[2 * k + 1]!];

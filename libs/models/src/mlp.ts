@@ -94,11 +94,15 @@ function mlpForward(
   const dtype = input.dtype;
   const mean = g.scalar(cfg.inputMean ?? DEFAULT_MEAN, dtype, 'input_mean');
   const std = g.scalar(cfg.inputStd ?? DEFAULT_STD, dtype, 'input_std');
-  let h = g.op('Div', [g.op('Sub', [input, mean], {}, { name: 'normalize_sub' }), std], {}, { name: 'normalize' });
+  // Input dropout zeroes raw pixels, before normalisation, so that a dropped pixel is black as
+  // in the usual form of the method, not the mean intensity.
+  const inputMask = mask(0, cfg.inputSize);
+  const raw = inputMask === undefined ? input : g.op('Mul', [input, inputMask], {}, { name: 'dropout0' });
+  let h = g.op('Div', [g.op('Sub', [raw, mean], {}, { name: 'normalize_sub' }), std], {}, { name: 'normalize' });
   const layers = cfg.hidden.length + 1;
   const widths = [cfg.inputSize, ...cfg.hidden];
   for (let k = 0; k < layers; k++) {
-    const m = mask(k, widths[k]!);
+    const m = k === 0 ? undefined : mask(k, widths[k]!);
     if (m !== undefined) h = g.op('Mul', [h, m], {}, { name: `dropout${k}` });
     const [weight, bias] = [param(specs[2 * k]!), param(specs[2 * k + 1]!)];
     h = g.op('Gemm', [h, weight, bias], { transB: 1 }, { name: `fc${k}` });
