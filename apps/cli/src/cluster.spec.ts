@@ -85,7 +85,8 @@ describe('run directory', () => {
     const out = await session.run({ input: new ort.Tensor('float32', new Float32Array(3 * 784), [3, 784]) });
     expect(out['logits']!.dims).toEqual([3, 10]);
     const testAccuracy = summary['testAccuracy'] as number;
-    expect(testAccuracy).toBeGreaterThan(0.5);
+    // 12 steps with input and hidden dropout: well above the 10% of chance, far from converged.
+    expect(testAccuracy).toBeGreaterThan(0.3);
     expect(summary['testErrors']).toBe(Math.round((1 - testAccuracy) * 10000));
   });
 });
