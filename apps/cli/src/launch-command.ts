@@ -167,8 +167,8 @@ export async function launchCommand(argv: string[]): Promise<number> {
     void worker.exited.then((code) => {
       if (code !== 0 && !shutdownTimer) {
         const how = worker.process.signalCode ? `was killed by ${worker.process.signalCode}` : `exited with code ${code}`;
-        const who = rank === undefined ? 'no rank yet' : `rank ${rank}`;
-        process.stderr.write(`worker process ${i} (pid ${worker.process.pid}, ${who}) ${how}\n`);
+        const rankLabel = rank === undefined ? 'no rank yet' : `rank ${rank}`;
+        process.stderr.write(`worker process ${i} (pid ${worker.process.pid}, ${rankLabel}) ${how}\n`);
         // The coordinator names a dead rank itself; one that died before joining it cannot know about.
         stopTimer = setTimeout(() => coordinator.process.kill('SIGTERM'), COORDINATOR_STOP_MS);
         shutdownTimer = setTimeout(() => stopAll('SIGKILL'), FAILURE_SHUTDOWN_MS);

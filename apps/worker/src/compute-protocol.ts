@@ -32,7 +32,7 @@ export interface ComputeLayout {
   samplesPerStep: number;
   /** Tokens per training sample for language models, else 0. */
   tokensPerSample: number;
-  /** What evaluation measures: validation loss (language models) or test accuracy. */
+  /** Split that evaluation scores: the validation text (language models) or the test set. */
   evalSplit: 'val' | 'test';
 }
 

@@ -38,10 +38,10 @@ function scheduleFor(config: RunConfig, totalSteps: number): LrSchedule {
 }
 
 /**
- * Creates a session with the thread settings every worker uses. Spinning threads halve the step
- * time of a transformer on 2 threads, but collapse when other work shares the cores, so they
- * are on only for a worker with several threads (which the launcher gives only when its own
- * workers leave cores free) and can be switched off.
+ * Creates a session with the thread settings every worker uses. Spinning threads about halved a
+ * 2-thread GPT step in one timing here, but they collapse when other work shares the cores.
+ * So they are on only for a worker with several threads, which the launcher gives only when its
+ * own workers leave cores free, and `cluster.spinThreads` switches them off.
  */
 function createSession(graph: TrainingGraph, threads: number, spin: boolean): Promise<ort.InferenceSession> {
   return ort.InferenceSession.create(graph.bytes, {

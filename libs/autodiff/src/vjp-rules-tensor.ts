@@ -15,12 +15,12 @@ function zerosLike(ctx: VjpContext, like: Value): Value {
 }
 
 /** Returns the elements of constant int64 input `index`, or undefined when it is absent. */
-function constantInput(ctx: VjpContext, index: number, what: string): number[] | undefined {
+function constantInput(ctx: VjpContext, index: number, role: string): number[] | undefined {
   const value = ctx.node.inputs[index];
   if (value === undefined) return undefined;
   const elements = value.elements;
   if (elements === undefined || !elements.every((e): e is number => typeof e === 'number')) {
-    throw ctx.fail(`${what} '${value.name}' must be a constant 1-D int64 tensor`);
+    throw ctx.fail(`${role} '${value.name}' must be a constant 1-D int64 tensor`);
   }
   return [...elements];
 }
@@ -174,8 +174,8 @@ function scatterPrefix(ctx: VjpContext, grad: Value, axis: number, dim: number):
 /**
  * Slice with constant starts, axes and steps: the cotangent placed back into zeros of the
  * input's shape. Steps of 1 become one Pad, and other steps a MatMul per axis with a 0/1 matrix.
- * Ends may also come from a Shape op (a prefix of run-time length, which shape inference allows
- * with start 0 and step 1); such an axis gets a ScatterND.
+ * Ends may also come from a Shape op, because shape inference allows a prefix of run-time length
+ * (start 0, step 1). Such an axis gets a ScatterND.
  */
 const slice: VjpRule = (ctx) => {
   const [x, dy] = [ctx.input(0), ctx.gradOutput()];
@@ -239,8 +239,8 @@ const trilu: VjpRule = (ctx) => {
 const reduceExtremum: VjpRule = (ctx) => {
   const [x, y, dy] = [ctx.input(0), ctx.output(0), ctx.gradOutput()];
   const rank = x.shape.length;
-  const given = ctx.ints('axes') ?? [];
-  const axes = given.length === 0 ? range(0, rank) : given.map((a) => normalizeAxis(a, rank)).sort((p, q) => p - q);
+  const listed = ctx.ints('axes') ?? [];
+  const axes = listed.length === 0 ? range(0, rank) : listed.map((a) => normalizeAxis(a, rank)).sort((p, q) => p - q);
   const restore = (v: Value) =>
     ctx.int('keepdims', 1) === 1 || axes.length === 0 ? v : ctx.op('Unsqueeze', [v, ctx.int64s(axes)]);
   const mask = ctx.castLike(ctx.op('Equal', [x, restore(y)]), x);

@@ -163,7 +163,7 @@ function readUniqueMessages(dir: string): UniqueMessages {
   return { texts, labels, duplicates, groups };
 }
 
-/** Throws when ham or spam has no message, since a classifier then learns one constant answer. */
+/** Throws when ham or spam has no message, because a classifier would then learn one constant label. */
 function checkBothClasses(dir: string, labels: readonly number[]): void {
   for (const [label, name] of [
     [0, 'ham'],

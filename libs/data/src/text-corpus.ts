@@ -143,8 +143,8 @@ export function windowStarts(tokenCount: number, blockSize: number): number {
 
 /**
  * Returns the start offsets `0, blockSize, 2 * blockSize, ...` of the non-overlapping input
- * windows that fit completely, with room for the target after the last input. Scoring these
- * windows predicts every token from position 1 up to the last full window exactly once.
+ * windows that fit completely, with room for the target after the last input. The windows do not
+ * overlap, so scoring them predicts each token after the first at most once.
  *
  * @throws RangeError on a block size that is not a positive integer
  * @throws Error when not even one window fits

@@ -82,10 +82,10 @@ export interface TrainingGraph {
 }
 
 /**
- * Adds the outputs every classifier-style training graph has: `loss_sum`, the summed
- * cross-entropy of `logits` [N, C] against `labels` [N] with -1 ignored (or, with `distill`, the
- * distillation loss against the teacher's logits), `correct`, the number
- * of right argmax predictions, and with `withGradients` one `grad.<name>` per parameter.
+ * Adds the outputs every classifier-style training graph has. `loss_sum` is the summed
+ * cross-entropy of `logits` [N, C] against `labels` [N], with -1 ignored. With `distill` it is
+ * the distillation loss against the teacher's logits instead. `correct` counts the right argmax
+ * predictions, and `withGradients` adds one `grad.<name>` per parameter.
  * Returns the gradient output names in parameter order.
  */
 export function addLossOutputs(

@@ -47,9 +47,9 @@ export async function measureModel(bytes: Uint8Array, options: { threads: number
   try {
     const meta = session.inputMetadata[0]!;
     const seq = meta.name === 'idx' ? options.blockSize : undefined;
-    const one = await timeRuns(session, { [meta.name]: inputBatch(meta, 1, seq) }, options.runs1 ?? 200);
-    const many = await timeRuns(session, { [meta.name]: inputBatch(meta, 256, seq) }, options.runs256 ?? 20);
-    const speed: ModelSpeed = { latencyMsBatch1: one, samplesPerSecBatch256: (256 / many) * 1000, threads: options.threads };
+    const batchOneMs = await timeRuns(session, { [meta.name]: inputBatch(meta, 1, seq) }, options.runs1 ?? 200);
+    const batch256Ms = await timeRuns(session, { [meta.name]: inputBatch(meta, 256, seq) }, options.runs256 ?? 20);
+    const speed: ModelSpeed = { latencyMsBatch1: batchOneMs, samplesPerSecBatch256: (256 / batch256Ms) * 1000, threads: options.threads };
     if (seq !== undefined) speed.tokensPerSec = speed.samplesPerSecBatch256 * seq;
     return speed;
   } finally {

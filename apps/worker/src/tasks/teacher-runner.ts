@@ -18,9 +18,9 @@ export interface StudentData {
 }
 
 /**
- * Returns what the student of a run feeds its teacher, and the teacher's expected output: the
- * first data input of the model kind, and logits over its classes (or, for a GPT, over the
- * vocabulary at every position).
+ * Returns the student data that a run's teacher receives (the first data input of the model
+ * kind) and the teacher output the student expects: logits over its classes, or for a GPT over
+ * the vocabulary at every position.
  */
 export function studentDataOf(config: RunConfig, vocab?: readonly string[]): { student: StudentData; teacherInput: TeacherInput } {
   const m = config.model;
@@ -120,8 +120,8 @@ export class TeacherRunner {
   }
 }
 
-function onlyName(where: string, what: string, names: readonly string[], key: string): string {
-  if (names.length !== 1) throw new Error(`${where} has ${names.length} ${what}s [${names.join(', ')}]; set ${key} to the one that takes the student's data`);
+function onlyName(where: string, kind: string, names: readonly string[], key: string): string {
+  if (names.length !== 1) throw new Error(`${where} has ${names.length} ${kind}s [${names.join(', ')}]; set ${key} to the one that takes the student's data`);
   return names[0]!;
 }
 
@@ -129,11 +129,20 @@ function onlyName(where: string, what: string, names: readonly string[], key: st
 function checkVocabulary(where: string, config: RunConfig, metadata: Record<string, string>, studentVocab: readonly string[] | undefined): void {
   if (studentVocab === undefined) return;
   const file = config.distill.teacherVocab;
-  const text = metadata['vocab'] ?? (file === undefined ? undefined : JSON.stringify(JSON.parse(readFileSync(file, 'utf8'))));
+  const text = metadata['vocab'] ?? (file === undefined ? undefined : readVocabFile(file));
   if (text === undefined) {
     throw new Error(`${where} has no 'vocab' in its metadata; set distill.teacherVocab to a JSON file with its characters in id order`);
   }
   if (text !== JSON.stringify(studentVocab)) {
     throw new Error(`${where} has another vocabulary than the student's text (${text.slice(0, 60)}...); the teacher must be trained on the same characters`);
+  }
+}
+
+/** Reads `distill.teacherVocab`, a JSON array of characters, and returns it in canonical JSON. */
+function readVocabFile(file: string): string {
+  try {
+    return JSON.stringify(JSON.parse(readFileSync(file, 'utf8')));
+  } catch (err) {
+    throw new Error(`cannot read distill.teacherVocab ${file}: ${(err as Error).message}; pass a JSON file with the teacher's characters in id order`);
   }
 }
