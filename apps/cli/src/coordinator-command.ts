@@ -2,7 +2,8 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ConfigError, perRankBatch, type RunConfig } from '@ringtrain/config';
 import { readModelMetadata } from '@ringtrain/graph';
-import { studentDataOf, TEACHER_ARTIFACT, TeacherRunner } from '@ringtrain/worker';
+import { INIT_ARTIFACT, studentDataOf, TEACHER_ARTIFACT, teacherHiddenInputsOf, TeacherRunner } from '@ringtrain/worker';
+import { initFromModel } from '@ringtrain/models';
 import { Coordinator } from '@ringtrain/coordinator';
 import { createLogger } from '@ringtrain/logging';
 import { hostPort, parseCommand, positiveInt, requireString, UsageError } from './args.js';
@@ -45,27 +46,36 @@ function checkDataFiles(config: RunConfig): RunData {
 }
 
 /**
- * Copies the distillation teacher into the run directory, where workers on any host fetch it.
- * A resumed run keeps the copy it has, unless distill.teacher names a file.
+ * Copies a model file named by config key `key` into the run directory as `artifact`, where
+ * workers on any host fetch it. A resumed run keeps the copy it has, unless the key names a file.
  */
-function stageTeacher(config: RunConfig, runDir: string): Uint8Array | undefined {
-  const teacher = config.distill.teacher;
-  if (teacher === undefined) return undefined;
-  const target = join(runDir, TEACHER_ARTIFACT);
-  if (resolve(teacher) === resolve(target) || (!existsSync(teacher) && existsSync(target))) return readFileSync(target);
+function stageModelFile(file: string | undefined, key: string, runDir: string, artifact: string): Uint8Array | undefined {
+  if (file === undefined) return undefined;
+  const target = join(runDir, artifact);
+  if (resolve(file) === resolve(target) || (!existsSync(file) && existsSync(target))) return readFileSync(target);
   let bytes: Buffer;
   try {
-    bytes = readFileSync(teacher);
+    bytes = readFileSync(file);
   } catch (err) {
-    throw new UsageError(`cannot read distill.teacher ${teacher}: ${(err as Error).message}; pass the path of an .onnx file`);
+    throw new UsageError(`cannot read ${key} ${file}: ${(err as Error).message}; pass the path of an .onnx file`);
   }
   try {
     readModelMetadata(bytes);
   } catch (err) {
-    throw new UsageError(`distill.teacher ${teacher} is not an ONNX model: ${(err as Error).message}`);
+    throw new UsageError(`${key} ${file} is not an ONNX model: ${(err as Error).message}`);
   }
   writeFileSync(target, bytes);
   return bytes;
+}
+
+/** Checks that init.from has every student tensor with its shape, as rank 0 will load it. */
+function checkInitSource(config: RunConfig, data: RunData, bytes: Uint8Array | undefined): void {
+  if (bytes === undefined) return;
+  try {
+    initFromModel(data.specs, new Float32Array(data.parameters), bytes, { blocks: config.init.blocks });
+  } catch (err) {
+    throw new UsageError(`init.from ${config.init.from}: ${(err as Error).message}`);
+  }
 }
 
 /**
@@ -76,7 +86,7 @@ async function checkTeacher(config: RunConfig, data: RunData, bytes: Uint8Array 
   if (bytes === undefined) return;
   const { student, teacherInput } = studentDataOf(config, data.vocab);
   try {
-    await TeacherRunner.create(bytes, config, student, teacherInput, 1);
+    await TeacherRunner.create(bytes, config, student, teacherInput, 1, teacherHiddenInputsOf(config));
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
@@ -105,7 +115,9 @@ export async function coordinatorCommand(argv: string[]): Promise<number> {
   });
   perRankBatch(setup.config, worldSize);
   const data = checkDataFiles(setup.config);
-  await checkTeacher(setup.config, data, stageTeacher(setup.config, setup.runDir.path));
+  const runDir = setup.runDir.path;
+  await checkTeacher(setup.config, data, stageModelFile(setup.config.distill.teacher, 'distill.teacher', runDir, TEACHER_ARTIFACT));
+  if (!setup.resumeCheckpoint) checkInitSource(setup.config, data, stageModelFile(setup.config.init.from, 'init.from', runDir, INIT_ARTIFACT));
   const logger = createLogger({ role: 'coordinator', runId: setup.runId, worldSize });
   logger.info({ config: setup.config }, 'effective config');
   for (const warning of setup.warnings) logger.warn(warning);

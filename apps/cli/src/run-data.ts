@@ -8,8 +8,8 @@ import {
   windowStarts,
   WordTokenizer,
 } from '@ringtrain/data';
-import { encoderParameters, gptParameters, mlpParameters, parameterCount } from '@ringtrain/models';
-import { encoderConfigOf, gptConfigOf } from '@ringtrain/worker';
+import { encoderParameters, gptParameters, mlpParameters, parameterCount, type ParameterSpec } from '@ringtrain/models';
+import { encoderConfigOf, gptConfigOf, mlpConfigOf } from '@ringtrain/worker';
 
 /** Sizes and fingerprint of a run's data, which the launcher reads before any worker starts. */
 export interface RunData {
@@ -17,6 +17,8 @@ export interface RunData {
   trainItems: number;
   /** Number of model parameters, with the vocabulary size that the data gives. */
   parameters: number;
+  /** The model's parameter tensors in flat-buffer order. */
+  specs: ParameterSpec[];
   /** SHA-256 of the training data, as checkpoints store it. It is undefined for MNIST. */
   fingerprint?: string;
   /** The text's characters in id order, for language models. */
@@ -39,20 +41,20 @@ export function dataSource(config: RunConfig): string {
  * starts. Returns the training-set size, the parameter count and the data fingerprint.
  */
 export function readRunData(config: RunConfig): RunData {
-  const m = config.model;
   switch (config.data.name) {
     case 'mnist': {
       const train = loadMnist({ dir: config.data.path, split: 'train' });
       loadMnist({ dir: config.data.path, split: 'test' });
-      const specs = mlpParameters({ inputSize: m.inputSize, hidden: m.hidden, classes: m.classes });
-      return { trainItems: train.count, parameters: parameterCount(specs) };
+      const specs = mlpParameters(mlpConfigOf(config));
+      return { trainItems: train.count, parameters: parameterCount(specs), specs };
     }
     case 'text': {
-      const corpus = loadTextCorpus({ path: config.data.path, blockSize: m.blockSize });
+      const corpus = loadTextCorpus({ path: config.data.path, blockSize: config.model.blockSize });
       const specs = gptParameters(gptConfigOf(config, corpus.vocab.length));
       return {
-        trainItems: windowStarts(corpus.train.length, m.blockSize),
+        trainItems: windowStarts(corpus.train.length, config.model.blockSize),
         parameters: parameterCount(specs),
+        specs,
         fingerprint: corpusFingerprint(corpus),
         vocab: corpus.vocab,
       };
@@ -64,6 +66,7 @@ export function readRunData(config: RunConfig): RunData {
       return {
         trainItems: data.train.texts.length,
         parameters: parameterCount(specs),
+        specs,
         fingerprint: splitFingerprint(data.train),
       };
     }

@@ -11,7 +11,7 @@ export interface ComputeInit {
 /** Requests from the main thread; each gets exactly one reply. */
 export type ComputeRequest =
   | { type: 'setup'; /** Bytes of the distillation teacher, when the run has one. */ teacher?: Uint8Array }
-  | { type: 'initParameters' }
+  | { type: 'initParameters'; /** Bytes of a model file whose tensors start the run (init.from); unset: the seed. */ source?: Uint8Array }
   | { type: 'syncParameters'; direction: 'publish' | 'adopt' }
   | { type: 'loadState'; tensors: Record<string, Float32Array>; state: Record<string, unknown> }
   | { type: 'compute'; step: number }

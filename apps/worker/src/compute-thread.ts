@@ -7,7 +7,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import type { RunConfig } from '@ringtrain/config';
 import { DistributedSampler, evalShard } from '@ringtrain/data';
-import { initParameters, type TrainingGraph } from '@ringtrain/models';
+import { initFromModel, initParameters, modelParameters, parameterCount, type TrainingGraph } from '@ringtrain/models';
 import { createOptimizer, globalNorm, createSchedule, type LrSchedule, type Optimizer } from '@ringtrain/optim';
 import {
   STAT_CORRECT,
@@ -113,7 +113,7 @@ class ComputeWorker {
     const { teacherInput } = this.graph;
     if (teacherInput !== undefined) {
       if (teacher === undefined) throw new Error('the training graph distils, but no teacher model arrived with setup');
-      this.teacher = await TeacherRunner.create(teacher, this.config, this.task.studentData, teacherInput, threads);
+      this.teacher = await TeacherRunner.create(teacher, this.config, this.task.studentData, teacherInput, threads, this.graph.teacherHiddenInputs);
     }
     this.evalSession = this.task.evalGraph === this.graph ? this.session : await createSession(this.task.evalGraph, threads, spin);
     return {
@@ -129,8 +129,10 @@ class ComputeWorker {
     };
   }
 
-  initParameters(): ComputeReply {
+  /** Initialises from the seed, then overwrites every tensor from `source` when a model file is given. */
+  initParameters(source?: Uint8Array): ComputeReply {
     this.params.set(initParameters(this.graph.parameters, this.config.seed));
+    if (source !== undefined) initFromModel(modelParameters(this.graph.parameters), this.params, source, { blocks: this.config.init.blocks });
     this.sharedParams.set(this.params);
     return { type: 'done' };
   }
@@ -148,10 +150,14 @@ class ComputeWorker {
    * unless `first`.
    */
   private async runFeeds(session: ort.InferenceSession, graph: TrainingGraph, filled: TaskFeeds, first: boolean): Promise<void> {
-    const feeds = { ...this.parameterTensors, ...filled.feeds };
-    // A distillation graph takes the teacher's logits of the same batch, computed here.
+    const feeds: Record<string, ort.Tensor> = { ...filled.feeds };
+    // The evaluation graph has no training-only tensors, so each graph gets its own parameters.
+    for (const spec of graph.parameters) feeds[spec.name] = this.parameterTensors[spec.name]!;
+    // A distillation graph takes the teacher's logits (and hidden states) of the same batch, computed here.
     if (graph.teacherInput !== undefined) {
-      feeds[graph.teacherInput.name] = await this.teacher!.run(filled.feeds[this.task.studentData.name]!);
+      const teacher = await this.teacher!.run(filled.feeds[this.task.studentData.name]!);
+      feeds[graph.teacherInput.name] = teacher.logits;
+      graph.teacherHiddenInputs?.forEach((input, k) => (feeds[input.name] = teacher.hidden[k]!));
     }
     const out = await session.run(feeds);
     this.stats[STAT_LOSS_SUM]! += (out[graph.outputs.lossSum]!.data as Float32Array)[0]!;
@@ -288,7 +294,9 @@ class ComputeWorker {
   }
 
   export(): ComputeReply {
-    return { type: 'exported', bytes: this.task.exportModel(this.params) };
+    // Training-only tensors (hidden-state projections) follow the model's, so the prefix is the model.
+    const modelCount = parameterCount(modelParameters(this.graph.parameters));
+    return { type: 'exported', bytes: this.task.exportModel(this.params.subarray(0, modelCount)) };
   }
 }
 
@@ -304,7 +312,7 @@ async function handle(request: ComputeRequest): Promise<ComputeReply> {
   if (!worker) throw new Error(`'${request.type}' sent before 'setup'`);
   switch (request.type) {
     case 'initParameters':
-      return worker.initParameters();
+      return worker.initParameters(request.source);
     case 'syncParameters':
       return worker.syncParameters(request.direction);
     case 'loadState':

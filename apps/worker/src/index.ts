@@ -2,3 +2,6 @@ export { WorkerAbortedError, runWorker, type WorkerOptions } from './worker.js';
 export { gptConfigOf } from './tasks/language-model-task.js';
 export { encoderConfigOf } from './tasks/text-classifier-task.js';
 export { studentDataOf, TEACHER_ARTIFACT, TeacherRunner } from './tasks/teacher-runner.js';
+export { INIT_ARTIFACT } from './init-artifact.js';
+export { mlpConfigOf } from './tasks/image-classifier-task.js';
+export { teacherHiddenInputsOf } from './tasks/training-task.js';

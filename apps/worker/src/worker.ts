@@ -12,6 +12,7 @@ import { CoordinatorClient } from './coordinator-client.js';
 import { MetricsReporter } from './metrics-reporter.js';
 import { StepTimer } from './step-timer.js';
 import { TEACHER_ARTIFACT } from './tasks/teacher-runner.js';
+import { INIT_ARTIFACT } from './init-artifact.js';
 
 export interface WorkerOptions {
   /** host:port of the coordinator. */
@@ -239,7 +240,11 @@ class WorkerSession {
   private async restoreOrInit(): Promise<void> {
     const name = this.joined.resumeCheckpoint;
     if (!name) {
-      await this.compute.call({ type: 'initParameters' }, 'done');
+      // Only rank 0's parameters count, because the broadcast below gives them to every rank.
+      const fromFile = this.config.init.from !== undefined && this.rank === 0;
+      const source = fromFile ? await this.client.fetchArtifact(INIT_ARTIFACT, UPLOAD_TIMEOUT_MS) : undefined;
+      await this.compute.call({ type: 'initParameters', source }, 'done');
+      if (source !== undefined) this.log.info({ from: this.config.init.from }, 'parameters initialised from a model file');
       return;
     }
     const bytes = await this.client.fetchArtifact(name, UPLOAD_TIMEOUT_MS);

@@ -17,6 +17,8 @@ export const RUN_CONFIG_SCHEMA: ObjectField = {
         hidden: { kind: 'numbers', integer: true, min: 1, max: 65536, default: [800, 800], doc: 'hidden layer widths (mlp); [] gives softmax regression' },
         dropout: { kind: 'number', min: 0, max: 0.95, default: 0, doc: 'drop probability after each hidden layer (mlp), or of embeddings, attention weights and residual branches (gpt, encoder)' },
         inputDropout: { kind: 'number', min: 0, max: 0.95, default: 0, doc: 'drop probability of input features (mlp)' },
+        inputMean: { kind: 'number', default: 0.1307, doc: 'subtracted from every input feature inside the graph (mlp); 0 with inputStd 1 feeds pixels in [0, 1] unchanged' },
+        inputStd: { kind: 'number', min: 0, exclusiveMin: true, default: 0.3081, doc: 'divides every input feature inside the graph (mlp)' },
         nLayer: { kind: 'number', integer: true, min: 1, max: 256, default: 4, doc: 'transformer blocks (gpt, encoder)' },
         nHead: { kind: 'number', integer: true, min: 1, max: 256, default: 4, doc: 'attention heads per block; must divide nEmbd (gpt, encoder)' },
         nEmbd: { kind: 'number', integer: true, min: 1, max: 65536, default: 128, doc: 'width of the residual stream (gpt, encoder)' },
@@ -88,6 +90,14 @@ export const RUN_CONFIG_SCHEMA: ObjectField = {
         everySteps: { kind: 'number', integer: true, min: 0, default: 0, doc: 'write a checkpoint every this many steps (0: at the end only)' },
       },
     },
+    init: {
+      kind: 'object',
+      doc: 'initial parameters taken from a saved model instead of the seed',
+      fields: {
+        from: { kind: 'string', doc: 'model.onnx whose tensors, matched by name, start the run (a teacher or an earlier run); unset: initialise from the seed' },
+        blocks: { kind: 'numbers', integer: true, min: 0, doc: 'source block of each student transformer block, e.g. [0, 2] (default: block to block, or every k-th block of a k times deeper model)' },
+      },
+    },
     distill: {
       kind: 'object',
       doc: 'knowledge distillation from a teacher model',
@@ -100,6 +110,11 @@ export const RUN_CONFIG_SCHEMA: ObjectField = {
         teacherShape: { kind: 'numbers', integer: true, min: 1, doc: 'per-sample shape the teacher input takes, e.g. [1, 28, 28] for a CNN teacher of an MLP student (default: the student\'s)' },
         teacherVocab: { kind: 'string', doc: 'JSON file with the teacher\'s vocabulary (an array of characters) when its metadata has none' },
         teacherThreads: { kind: 'number', integer: true, min: 0, default: 0, doc: 'onnxruntime threads of the teacher session (0: the worker\'s)' },
+        hiddenStudent: { kind: 'numbers', integer: true, min: 0, default: [], doc: 'student blocks whose output is matched with a teacher hidden state (gpt), e.g. [0, 1]; empty: logits only' },
+        hiddenTeacher: { kind: 'numbers', integer: true, min: 0, default: [], doc: 'teacher block matched with each entry of hiddenStudent: the output of block h{k} of a ringtrain GPT teacher' },
+        hiddenLoss: { kind: 'string', values: ['mse', 'cosine'], default: 'mse', doc: 'comparison of hidden states: mean squared error (TinyBERT) or 1 - cosine (DistilBERT)' },
+        hiddenWeight: { kind: 'number', min: 0, default: 1, doc: 'weight of the summed hidden-state terms beside the logit loss' },
+        hiddenWidth: { kind: 'number', integer: true, min: 0, default: 0, doc: 'width of the teacher hidden states (0: the student\'s nEmbd); another width adds a learned projection' },
       },
     },
     cluster: {
@@ -128,6 +143,8 @@ export interface RunConfig {
     hidden: number[];
     dropout: number;
     inputDropout: number;
+    inputMean: number;
+    inputStd: number;
     nLayer: number;
     nHead: number;
     nEmbd: number;
@@ -158,6 +175,7 @@ export interface RunConfig {
   };
   schedule: { name: 'constant' | 'step' | 'cosine'; warmupSteps: number; minLr: number; stepSize: number; gamma: number };
   checkpoint: { everySteps: number };
+  init: { from?: string; blocks?: number[] };
   distill: {
     teacher?: string;
     temperature: number;
@@ -167,6 +185,11 @@ export interface RunConfig {
     teacherShape?: number[];
     teacherVocab?: string;
     teacherThreads: number;
+    hiddenStudent: number[];
+    hiddenTeacher: number[];
+    hiddenLoss: 'mse' | 'cosine';
+    hiddenWidth: number;
+    hiddenWeight: number;
   };
   cluster: {
     threadsPerWorker: number;

@@ -15,6 +15,7 @@ export { Graph, type Node, type NodeOptions, type Value, type ValueKind } from '
 export type { InferContext, OutputType } from './infer-context.js';
 export { OP_SCHEMAS, type OpSchema } from './op-schemas.js';
 export { OnnxFormatError, parseModel, readModelMetadata, readTensor, type ParsedModel } from './onnx-reader.js';
+export { readWeights, type StoredWeight, type WeightUse } from './onnx-weights.js';
 export {
   IR_VERSION,
   OPSET_VERSION,

@@ -1,4 +1,5 @@
-import { Graph, serializeModel } from '@ringtrain/graph';
+import { Graph, serializeModel, type Value } from '@ringtrain/graph';
+import { addHiddenTerms, withProjections } from './hidden-distill.js';
 import { layoutParameters, type ParameterSpec } from './parameters.js';
 import { finalNormTensors, initializerSource, inputSource } from './sources.js';
 import { addLossOutputs, type DistillSettings, type TeacherInput, type TrainingGraph } from './training-graph.js';
@@ -79,7 +80,8 @@ function headName(cfg: GptConfig): string {
  * @throws RangeError on an invalid config, batch or sequence length
  */
 export function gptTrainingGraph(cfg: GptConfig, options: GptGraphOptions): TrainingGraph {
-  const specs = gptParameters(cfg);
+  const hidden = options.distill?.hidden;
+  const specs = withProjections(gptParameters(cfg), hidden, cfg.nEmbd);
   const seq = options.seq ?? cfg.blockSize;
   const { batch } = options;
   if (!Number.isInteger(batch) || batch <= 0) {
@@ -100,13 +102,15 @@ export function gptTrainingGraph(cfg: GptConfig, options: GptGraphOptions): Trai
   const b = new TransformerBuilder(g, cfg, { kind: 'rows', batch, seq }, inputSource(g, specs, params), masks);
   let x = b.dropout(b.embed(idx, 'wte', 'wpe'), 'embed.dropout');
   const causal = b.causalBias(idx);
-  for (let l = 0; l < cfg.nLayer; l++) x = b.block(x, l, causal);
+  const states: Value[] = [];
+  for (let l = 0; l < cfg.nLayer; l++) states.push((x = b.block(x, l, causal)));
   const h = b.layerNorm(x, 'ln_f');
   const logits = g.op('Gemm', [h, b.params.get(headName(cfg))], { transB: 1 }, { name: 'lm_head' });
   const flatTargets = g.op('Reshape', [targets, g.int64s([batch * seq])], {}, { name: 'targets_flat' });
   const teacherInput: TeacherInput | undefined = options.distill && { name: 'teacher_logits', classes: cfg.vocabSize, rowsPerSample: seq };
   const distill = teacherInput && { ...options.distill!, teacher: g.input(teacherInput.name, 'float32', [batch * seq, teacherInput.classes]) };
-  const gradients = addLossOutputs(g, logits, flatTargets, { inputs: params, specs }, withGradients, distill);
+  const hiddenTerms = hidden && addHiddenTerms(g, hidden, states, countedRows(g, flatTargets), (name) => b.params.get(name));
+  const gradients = addLossOutputs(g, logits, flatTargets, { inputs: params, specs }, withGradients, distill, hiddenTerms?.loss);
   return {
     bytes: serializeModel(g),
     parameters: specs,
@@ -117,9 +121,17 @@ export function gptTrainingGraph(cfg: GptConfig, options: GptGraphOptions): Trai
     maskInputs,
     termsPerSample: seq,
     ...(teacherInput === undefined ? {} : { teacherInput }),
+    ...(hiddenTerms === undefined ? {} : { teacherHiddenInputs: hiddenTerms.inputs }),
     batch,
     outputs: { lossSum: 'loss_sum', correct: 'correct', gradients, gradientLayout: 'perParameter' },
   };
+}
+
+/** Returns float32 [rows] with 1 where the target is counted and 0 where it is -1 (padding). */
+function countedRows(g: Graph, flatTargets: Value): Value {
+  const padding = g.op('Equal', [flatTargets, g.scalar(-1, 'int64', 'padding_target')], {}, { name: 'padding_rows' });
+  // ONNX data type 1 is FLOAT.
+  return g.op('Cast', [g.op('Not', [padding], {}, { name: 'counted_rows_bool' })], { to: 1 }, { name: 'counted_rows' });
 }
 
 /**

@@ -5,7 +5,16 @@ export {
   type MlpConfig,
   type TrainingGraphOptions,
 } from './mlp.js';
-export type { DataInput, DistillSettings, GradientLayout, MaskInput, TeacherInput, TrainingGraph } from './training-graph.js';
+export type {
+  DataInput,
+  DistillSettings,
+  GradientLayout,
+  HiddenDistillSettings,
+  MaskInput,
+  TeacherHiddenInput,
+  TeacherInput,
+  TrainingGraph,
+} from './training-graph.js';
 export { gptInferenceModel, gptParameters, gptTrainingGraph, type GptConfig, type GptGraphOptions } from './gpt.js';
 export {
   encoderInferenceModel,
@@ -16,9 +25,18 @@ export {
 } from './encoder.js';
 export { type TransformerDims } from './transformer.js';
 export {
+  appendTrainingParameters,
   initParameters,
   layoutParameters,
+  modelParameters,
   parameterCount,
   type ParameterInit,
   type ParameterSpec,
 } from './parameters.js';
+export {
+  initFromModel,
+  InitFromModelError,
+  type InitFromModelOptions,
+  type InitFromModelResult,
+} from './init-from-model.js';
+export { hiddenInputName } from './hidden-distill.js';

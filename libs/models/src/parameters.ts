@@ -19,6 +19,11 @@ export interface ParameterSpec {
   /** Whether weight decay applies: true for tensors of two or more dimensions. */
   decay: boolean;
   init: ParameterInit;
+  /**
+   * True for tensors that only training uses, such as the projection of a hidden-state
+   * distillation term. They come after the model's tensors and stay out of model.onnx.
+   */
+  trainingOnly?: boolean;
 }
 
 /** Lays out parameter tensors one after another in the given order. */
@@ -32,6 +37,21 @@ export function layoutParameters(
     offset += size;
     return spec;
   });
+}
+
+/** Returns `specs` followed by `extra`, laid out after them and marked as training-only. */
+export function appendTrainingParameters(
+  specs: readonly ParameterSpec[],
+  extra: readonly { name: string; shape: number[]; init: ParameterInit }[],
+): ParameterSpec[] {
+  const start = parameterCount(specs);
+  const added = layoutParameters(extra).map((spec) => ({ ...spec, offset: spec.offset + start, trainingOnly: true }));
+  return [...specs, ...added];
+}
+
+/** Returns the specs of the tensors that model.onnx holds, without the training-only ones. */
+export function modelParameters(specs: readonly ParameterSpec[]): ParameterSpec[] {
+  return specs.filter((spec) => spec.trainingOnly !== true);
 }
 
 /** Returns the length in floats of the flat buffer that contains `specs`. */

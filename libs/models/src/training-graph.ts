@@ -1,5 +1,5 @@
 import { buildGradients } from '@ringtrain/autodiff';
-import { addDistillationLoss } from '@ringtrain/distill';
+import { addDistillationLoss, type HiddenLossKind } from '@ringtrain/distill';
 import type { Dim, Graph, Value } from '@ringtrain/graph';
 import type { ParameterSpec } from './parameters.js';
 
@@ -36,6 +36,27 @@ export interface TeacherInput {
 export interface DistillSettings {
   temperature: number;
   alpha: number;
+  /** Hidden-state terms (transformer students). @defaultValue none */
+  hidden?: HiddenDistillSettings;
+}
+
+/** Hidden-state distillation: student blocks matched with teacher values of one width. */
+export interface HiddenDistillSettings {
+  /** Each student block (its output residual stream) and the teacher value it is compared with. */
+  pairs: { studentBlock: number; teacherValue: string }[];
+  /** Width of the teacher values. A width other than the student's adds a learned projection. */
+  teacherWidth: number;
+  loss: HiddenLossKind;
+  /** Weight of the summed hidden terms, added to the logit loss. */
+  weight: number;
+}
+
+/** A teacher hidden-state input of a distillation training graph: float32 [rows, width]. */
+export interface TeacherHiddenInput {
+  name: string;
+  /** Name of the value in the teacher model whose rows it receives. */
+  teacherValue: string;
+  width: number;
 }
 
 /** Layout of the gradient outputs of the training session. */
@@ -66,6 +87,8 @@ export interface TrainingGraph {
    * times `rowsPerSample` (1 for classifiers, seq for language models).
    */
   teacherInput?: TeacherInput;
+  /** Teacher hidden states that a graph with hidden-state distillation takes, in feed order. */
+  teacherHiddenInputs?: TeacherHiddenInput[];
   outputs: {
     /** Sum of the cross-entropy over every counted target, a float32 scalar. */
     lossSum: string;
@@ -84,8 +107,9 @@ export interface TrainingGraph {
 /**
  * Adds the outputs every classifier-style training graph has. `loss_sum` is the summed
  * cross-entropy of `logits` [N, C] against `labels` [N], with -1 ignored. With `distill` it is
- * the distillation loss against the teacher's logits instead. `correct` counts the right argmax
- * predictions, and `withGradients` adds one `grad.<name>` per parameter.
+ * the distillation loss against the teacher's logits instead. `extraLoss`, a summed term such
+ * as the hidden-state loss, is added to it. `correct` counts the right argmax predictions, and
+ * `withGradients` adds one `grad.<name>` per parameter.
  * Returns the gradient output names in parameter order.
  */
 export function addLossOutputs(
@@ -95,10 +119,12 @@ export function addLossOutputs(
   params: { inputs: readonly Value[]; specs: readonly ParameterSpec[] },
   withGradients: boolean,
   distill?: { teacher: Value } & DistillSettings,
+  extraLoss?: Value,
 ): string[] {
-  const lossSum = distill === undefined
+  const logitLoss = distill === undefined
     ? g.op('SoftmaxCrossEntropyLoss', [logits, labels], { reduction: 'sum', ignore_index: -1 }, { name: 'loss' })
     : addDistillationLoss(g, { student: logits, teacher: distill.teacher, labels, temperature: distill.temperature, alpha: distill.alpha }).loss;
+  const lossSum = extraLoss === undefined ? logitLoss : g.op('Add', [logitLoss, extraLoss], {}, { name: 'loss_total' });
   const predicted = g.op('ArgMax', [logits], { axis: 1, keepdims: 0 }, { name: 'predicted' });
   const hit = g.op('Equal', [predicted, labels], {}, { name: 'hit' });
   // ONNX data type 7 is INT64.

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { RunConfig } from '@ringtrain/config';
@@ -21,6 +21,9 @@ Options:
                        (see examples/mnist-hinton.json)
   --runs-dir DIR       parent folder of the pipeline's directory (default: runs)
   --set KEY=VALUE      override a run config key in every stage (repeatable)
+  --teacher-run DIR    take the teacher from an earlier run directory (its model.onnx
+                       and summary.json) instead of training it, e.g. to train the
+                       students of another seed against the same teacher
   --threads N          onnxruntime threads of the speed measurements (default 1)
   -h, --help           show this help`;
 
@@ -61,12 +64,23 @@ async function reportRow(name: string, runDir: string, config: RunConfig, thread
   return row;
 }
 
+/** Returns an earlier teacher run directory after checking that it has what the report reads. */
+function checkTeacherRun(dir: string): string {
+  for (const file of ['model.onnx', 'summary.json']) {
+    if (!existsSync(join(dir, file))) {
+      throw new UsageError(`--teacher-run ${dir} has no ${file}; pass the run directory of a finished teacher launch`);
+    }
+  }
+  return dir;
+}
+
 export async function pipelineCommand(argv: string[]): Promise<number> {
   const values = parseCommand('pipeline', argv, {
     config: { type: 'string' },
     'runs-dir': { type: 'string' },
     set: { type: 'string', multiple: true },
     threads: { type: 'string' },
+    'teacher-run': { type: 'string' },
   });
   if (values['help']) {
     process.stdout.write(PIPELINE_HELP + '\n');
@@ -89,7 +103,10 @@ export async function pipelineCommand(argv: string[]): Promise<number> {
   const launch = ['--workers', String(pipeline.workers), '--runs-dir', stagesDir];
   process.stderr.write(`pipeline directory ${dir}\n`);
 
-  const teacherDir = await runStage('teacher', ['launch', '--config', write('teacher', stages.teacher), ...launch]);
+  const teacherRun = values['teacher-run'] as string | undefined;
+  const teacherDir = teacherRun === undefined
+    ? await runStage('teacher', ['launch', '--config', write('teacher', stages.teacher), ...launch])
+    : checkTeacherRun(resolve(teacherRun));
   const studentDir = await runStage('student', ['launch', '--config', write('student', stages.student), ...launch]);
   const teacherModel = join(teacherDir, 'model.onnx');
   const distilledDir = await runStage('student-distilled', ['distill', '--teacher', teacherModel, '--config', write('student-distilled', stages.distilled), ...launch]);

@@ -1,8 +1,9 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '@ringtrain/config';
+import { defaultTextCorpusPath } from '@ringtrain/data';
 import { startCli } from '../testing/cluster-harness.js';
 import { resolvePipeline } from './pipeline-config.js';
 
@@ -29,22 +30,77 @@ describe('resolvePipeline', () => {
   });
 });
 
+interface PipelineReport {
+  models: Record<string, number | string>[];
+}
+
+async function pipeline(args: string[]): Promise<{ dir: string; report: PipelineReport }> {
+  const run = startCli(['pipeline', '--runs-dir', scratch, ...args]);
+  const { code } = await run.exited;
+  expect(code, run.lines.slice(-20).join('\n')).toBe(0);
+  const dir = /^pipeline directory (\S+)/m.exec(run.lines.join('\n'))![1]!;
+  return { dir, report: JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')) as PipelineReport };
+}
+
 describe('ringtrain pipeline', () => {
-  it('trains the three models and reports each', async () => {
-    const run = startCli(['pipeline', '--config', EXAMPLE, '--set', 'train.steps=30', '--runs-dir', scratch]);
-    const { code } = await run.exited;
-    expect(code, run.lines.slice(-20).join('\n')).toBe(0);
-    const dir = /^pipeline directory (\S+)/m.exec(run.lines.join('\n'))![1]!;
-    const report = JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')) as { models: Record<string, number | string>[] };
+  let teacherRun = '';
+
+  it('trains the three models for 200 steps and reports each', async () => {
+    const { dir, report } = await pipeline(['--config', EXAMPLE, '--set', 'train.steps=200', '--set', 'train.evalEvery=0']);
     expect(report.models.map((m) => m['name'])).toEqual(['teacher', 'student', 'student-distilled']);
     for (const model of report.models) {
       for (const key of ['parameters', 'modelBytes', 'testAccuracy', 'testErrors', 'latencyMsBatch1', 'samplesPerSecBatch256', 'trainWallSeconds']) {
         expect(model, `${String(model['name'])} ${key}`).toHaveProperty(key);
       }
+      // 200 steps are under half an epoch; every model has learned well beyond chance by then.
+      expect(model['testAccuracy'], String(model['name'])).toBeGreaterThan(0.85);
     }
     expect(report.models[0]!['parameters']).toBe(784 * 1200 + 1200 + 1200 * 1200 + 1200 + 1200 * 10 + 10);
     expect(report.models[1]!['parameters']).toBe(report.models[2]!['parameters']);
     expect(readFileSync(join(dir, 'report.md'), 'utf8')).toMatch(/\| student-distilled \|/);
     expect(existsSync(join(dir, 'report.svg'))).toBe(true);
+    teacherRun = readdirSync(join(dir, 'stages')).map((name) => join(dir, 'stages', name)).sort()[0]!;
+  }, 300_000);
+
+  it('trains the students of another seed against an earlier teacher run', async () => {
+    expect(teacherRun).not.toBe('');
+    const { report } = await pipeline(['--config', EXAMPLE, '--set', 'train.steps=30', '--set', 'seed=1', '--teacher-run', teacherRun]);
+    const teacherSummary = JSON.parse(readFileSync(join(teacherRun, 'summary.json'), 'utf8')) as Record<string, number>;
+    expect(report.models[0]!['testErrors']).toBe(teacherSummary['testErrors']);
+    expect(report.models.map((m) => m['name'])).toEqual(['teacher', 'student', 'student-distilled']);
+  });
+
+  it('EXPECTED FAILURE - a teacher run directory without a model', async () => {
+    const run = startCli(['pipeline', '--runs-dir', scratch, '--config', EXAMPLE, '--teacher-run', scratch]);
+    const { code } = await run.exited;
+    expect(code).toBe(2);
+    expect(run.lines.join('\n')).toMatch(/--teacher-run .* has no model.onnx; pass the run directory of a finished teacher launch/);
+  });
+
+  it('runs for GPT models and reports validation loss and tokens per second', async () => {
+    const text = join(scratch, 'text.txt');
+    writeFileSync(text, readFileSync(defaultTextCorpusPath(), 'utf8').slice(0, 3000));
+    const config = join(scratch, 'gpt-pipeline.json');
+    writeFileSync(config, JSON.stringify({
+      workers: 2,
+      base: {
+        model: { kind: 'gpt', nHead: 2, blockSize: 16 },
+        data: { name: 'text', path: text },
+        train: { batchSize: 8, steps: 12, logEvery: 6 },
+        optim: { name: 'adamw', lr: 3e-3 },
+        cluster: { threadsPerWorker: 1 },
+      },
+      teacher: { model: { nLayer: 2, nEmbd: 32 } },
+      student: { model: { nLayer: 1, nEmbd: 16 } },
+      distill: { temperature: 2, alpha: 0.5 },
+    }));
+    const { report } = await pipeline(['--config', config]);
+    for (const model of report.models) {
+      for (const key of ['valLoss', 'tokensPerSec', 'latencyMsBatch1', 'parameters', 'modelBytes']) {
+        expect(model, `${String(model['name'])} ${key}`).toHaveProperty(key);
+      }
+      expect(model).not.toHaveProperty('testErrors');
+    }
+    expect(report.models[0]!['parameters']).toBeGreaterThan(report.models[1]!['parameters'] as number);
   });
 });

@@ -8,8 +8,8 @@ import { distillSettings, MaskBuffers, type TaskFeeds, type TrainingTask } from 
 const EVAL_BATCH = 500;
 
 export function mlpConfigOf(config: RunConfig): MlpConfig {
-  const { inputSize, hidden, classes, dropout, inputDropout } = config.model;
-  return { inputSize, hidden, classes, dropout: { input: inputDropout, hidden: dropout } };
+  const { inputSize, hidden, classes, dropout, inputDropout, inputMean, inputStd } = config.model;
+  return { inputSize, hidden, classes, dropout: { input: inputDropout, hidden: dropout }, inputMean, inputStd };
 }
 
 /**

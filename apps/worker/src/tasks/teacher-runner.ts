@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import * as ort from 'onnxruntime-node';
 import type { RunConfig } from '@ringtrain/config';
 import { readModelMetadata } from '@ringtrain/graph';
-import type { TeacherInput } from '@ringtrain/models';
+import type { TeacherHiddenInput, TeacherInput } from '@ringtrain/models';
+import { exposeValues } from './teacher-values.js';
 
 /** Name of the teacher file in a run directory, which workers fetch from the coordinator. */
 export const TEACHER_ARTIFACT = 'teacher.onnx';
@@ -38,9 +39,18 @@ export function studentDataOf(config: RunConfig, vocab?: readonly string[]): { s
   }
 }
 
+/** The teacher's outputs for one student batch, shaped as the student graph's inputs. */
+export interface TeacherOutputs {
+  /** float32 [rows, classes]. */
+  logits: ort.Tensor;
+  /** float32 [rows, width] per hidden-state input of the student, in the graph's order. */
+  hidden: ort.Tensor[];
+}
+
 /**
  * Runs a teacher model in its own inference session on the student's batches and returns its
- * logits as the student's `teacher_logits` input. The session is created once. Every mismatch
+ * logits as the student's `teacher_logits` input, and the hidden states that the student's
+ * hidden-state terms compare with. The session is created once. Every mismatch
  * with the student (input name or type, class count, vocabulary) is found then, and the error
  * names what was expected and what the file contains.
  */
@@ -51,6 +61,7 @@ export class TeacherRunner {
     private readonly outputName: string,
     private readonly sampleShape: number[],
     private readonly teacherInput: TeacherInput,
+    private readonly hiddenInputs: readonly TeacherHiddenInput[],
   ) {}
 
   /**
@@ -58,11 +69,20 @@ export class TeacherRunner {
    *
    * @throws Error naming the teacher file and the mismatch
    */
-  static async create(bytes: Uint8Array, config: RunConfig, student: StudentData, teacherInput: TeacherInput, threads: number): Promise<TeacherRunner> {
+  static async create(
+    bytes: Uint8Array,
+    config: RunConfig,
+    student: StudentData,
+    teacherInput: TeacherInput,
+    threads: number,
+    hiddenInputs: readonly TeacherHiddenInput[] = [],
+  ): Promise<TeacherRunner> {
     const where = `teacher ${config.distill.teacher ?? TEACHER_ARTIFACT}`;
     const metadata = readModelMetadata(bytes);
     checkVocabulary(where, config, metadata, student.vocab);
-    const session = await ort.InferenceSession.create(bytes, {
+    // Hidden states are intermediate values, which a session returns only as graph outputs.
+    const model = hiddenInputs.length === 0 ? bytes : exposeValues(bytes, hiddenInputs.map((h) => h.teacherValue), where);
+    const session = await ort.InferenceSession.create(model, {
       intraOpNumThreads: config.distill.teacherThreads || threads,
       interOpNumThreads: 1,
       executionMode: 'sequential',
@@ -84,7 +104,7 @@ export class TeacherRunner {
           `'${student.name}' has [${student.sampleShape.join(', ')}]; give a shape with the same number of elements`,
       );
     }
-    const runner = new TeacherRunner(session, inputName, outputName, sampleShape, teacherInput);
+    const runner = new TeacherRunner(session, inputName, outputName, sampleShape, teacherInput, hiddenInputs);
     const zeros = student.dtype === 'int64'
       ? new ort.Tensor('int64', new BigInt64Array(perSample(sampleShape)), [1, ...student.sampleShape])
       : new ort.Tensor('float32', new Float32Array(perSample(sampleShape)), [1, ...student.sampleShape]);
@@ -94,29 +114,40 @@ export class TeacherRunner {
 
   /**
    * Runs the teacher on a student batch `[n, ...sampleShape]` and returns its logits as
-   * float32 [n * rowsPerSample, classes].
+   * float32 [n * rowsPerSample, classes], and each hidden state as [n * rowsPerSample, width].
    *
-   * @throws Error when the teacher's output does not have the student's class count
+   * @throws Error when an output does not have the student's class count or hidden width
    */
-  async run(batch: ort.Tensor, where = 'teacher'): Promise<ort.Tensor> {
+  async run(batch: ort.Tensor, where = 'teacher'): Promise<TeacherOutputs> {
     const n = batch.dims[0]!;
     const { classes, rowsPerSample } = this.teacherInput;
+    const rows = n * rowsPerSample;
     const input = new ort.Tensor(batch.type as 'float32' | 'int64', batch.data as Float32Array | BigInt64Array, [n, ...this.sampleShape]);
+    const fetches = [this.outputName, ...this.hiddenInputs.map((h) => h.teacherValue)];
     let out: ort.InferenceSession.ReturnType;
     try {
-      out = await this.session.run({ [this.inputName]: input }, [this.outputName]);
+      out = await this.session.run({ [this.inputName]: input }, fetches);
     } catch (err) {
       throw new Error(`${where} failed on input '${this.inputName}' [${input.dims.join(', ')}] ${input.type}: ${(err as Error).message}`);
     }
     const logits = out[this.outputName]!;
-    const expected = n * rowsPerSample * classes;
-    if (logits.type !== 'float32' || logits.data.length !== expected || logits.dims[logits.dims.length - 1] !== classes) {
+    if (logits.type !== 'float32' || logits.data.length !== rows * classes || logits.dims[logits.dims.length - 1] !== classes) {
       throw new Error(
         `${where} returned '${this.outputName}' ${logits.type} [${logits.dims.join(', ')}] for ${n} samples; the student expects ` +
           `float32 logits over ${classes} classes, ${rowsPerSample} row(s) per sample`,
       );
     }
-    return new ort.Tensor('float32', logits.data as Float32Array, [n * rowsPerSample, classes]);
+    const hidden = this.hiddenInputs.map(({ teacherValue, width }) => {
+      const value = out[teacherValue]!;
+      if (value.type !== 'float32' || value.data.length !== rows * width || value.dims[value.dims.length - 1] !== width) {
+        throw new Error(
+          `${where} gives hidden state '${teacherValue}' as ${value.type} [${value.dims.join(', ')}] for ${n} samples; the student expects ` +
+            `float32 of width ${width}, ${rowsPerSample} row(s) per sample. Set distill.hiddenWidth to the teacher's width.`,
+        );
+      }
+      return new ort.Tensor('float32', value.data as Float32Array, [rows, width]);
+    });
+    return { logits: new ort.Tensor('float32', logits.data as Float32Array, [rows, classes]), hidden };
   }
 }
 

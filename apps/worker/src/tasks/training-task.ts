@@ -1,7 +1,7 @@
 import * as ort from 'onnxruntime-node';
 import { fillDropoutMask } from '@ringtrain/data';
-import type { RunConfig } from '@ringtrain/config';
-import type { DistillSettings, TrainingGraph } from '@ringtrain/models';
+import { ConfigError, type RunConfig } from '@ringtrain/config';
+import { hiddenInputName, type DistillSettings, type HiddenDistillSettings, type TeacherHiddenInput, type TrainingGraph } from '@ringtrain/models';
 import type { StudentData } from './teacher-runner.js';
 
 /** Data inputs of one session run, with the samples and loss terms they contain. */
@@ -113,5 +113,51 @@ export function checkFits(graph: TrainingGraph, count: number): void {
 /** Returns the distillation settings of a run, or undefined when it has no teacher. */
 export function distillSettings(config: RunConfig): DistillSettings | undefined {
   const { teacher, temperature, alpha } = config.distill;
-  return teacher === undefined ? undefined : { temperature, alpha };
+  if (teacher === undefined) return undefined;
+  const hidden = hiddenSettings(config);
+  return hidden === undefined ? { temperature, alpha } : { temperature, alpha, hidden };
+}
+
+/** Returns the teacher hidden states that a run's student graph takes, as the graph declares them. */
+export function teacherHiddenInputsOf(config: RunConfig): TeacherHiddenInput[] {
+  const hidden = distillSettings(config)?.hidden;
+  if (hidden === undefined) return [];
+  return hidden.pairs.map(({ teacherValue }, k) => ({ name: hiddenInputName(k), teacherValue, width: hidden.teacherWidth }));
+}
+
+/** Returns the name of the value that block `k` of a ringtrain GPT writes, its output residual stream. */
+export function teacherBlockValue(k: number): string {
+  return `h${k}/resid_mlp`;
+}
+
+/**
+ * Returns the hidden-state distillation settings of a run, or undefined when it matches logits
+ * only.
+ *
+ * @throws ConfigError when the block lists differ in length, the student is no GPT, or a
+ *   student block is outside the model
+ */
+function hiddenSettings(config: RunConfig): HiddenDistillSettings | undefined {
+  const { hiddenStudent, hiddenTeacher, hiddenLoss, hiddenWeight, hiddenWidth } = config.distill;
+  if (hiddenStudent.length === 0 && hiddenTeacher.length === 0) return undefined;
+  if (hiddenStudent.length !== hiddenTeacher.length) {
+    throw new ConfigError(
+      'distill.hiddenTeacher',
+      `distill.hiddenStudent lists ${hiddenStudent.length} blocks and distill.hiddenTeacher ${hiddenTeacher.length}; ` +
+        'give one teacher block for each student block',
+    );
+  }
+  if (config.model.kind !== 'gpt') {
+    throw new ConfigError('distill.hiddenStudent', `hidden-state distillation needs a gpt student, but model.kind is ${config.model.kind}; leave distill.hiddenStudent empty`);
+  }
+  const outside = hiddenStudent.find((b) => b >= config.model.nLayer);
+  if (outside !== undefined) {
+    throw new ConfigError('distill.hiddenStudent', `distill.hiddenStudent names block ${outside}, but the student has blocks 0 to ${config.model.nLayer - 1}`);
+  }
+  return {
+    pairs: hiddenStudent.map((studentBlock, k) => ({ studentBlock, teacherValue: teacherBlockValue(hiddenTeacher[k]!) })),
+    teacherWidth: hiddenWidth || config.model.nEmbd,
+    loss: hiddenLoss,
+    weight: hiddenWeight,
+  };
 }
