@@ -46,10 +46,10 @@ function checkDataFiles(config: RunConfig): RunData {
 }
 
 /**
- * Copies a model file named by config key `key` into the run directory as `artifact`, where
- * workers on any host fetch it. A resumed run keeps the copy it has, unless the key names a file.
+ * Reads a model file named by config key `key`, or on a resumed run the copy `artifact` in the
+ * run directory when the file is gone.
  */
-function stageModelFile(file: string | undefined, key: string, runDir: string, artifact: string): Uint8Array | undefined {
+function readModelFile(file: string | undefined, key: string, runDir: string, artifact: string): Uint8Array | undefined {
   if (file === undefined) return undefined;
   const target = join(runDir, artifact);
   if (resolve(file) === resolve(target) || (!existsSync(file) && existsSync(target))) return readFileSync(target);
@@ -62,19 +62,37 @@ function stageModelFile(file: string | undefined, key: string, runDir: string, a
   try {
     readModelMetadata(bytes);
   } catch (err) {
-    throw new UsageError(`${key} ${file} is not an ONNX model: ${(err as Error).message}`);
+    throw new UsageError(`${key} ${file}: ${(err as Error).message}`);
   }
-  writeFileSync(target, bytes);
   return bytes;
 }
 
-/** Checks that init.from has every student tensor with its shape, as rank 0 will load it. */
+/** Copies checked model bytes into the run directory as `artifact`, where workers on any host fetch them. */
+function stageArtifact(bytes: Uint8Array | undefined, runDir: string, artifact: string): void {
+  const target = join(runDir, artifact);
+  if (bytes !== undefined && !(existsSync(target) && readFileSync(target).equals(bytes))) writeFileSync(target, bytes);
+}
+
+/**
+ * Checks that init.from fits the student as rank 0 will load it: every tensor with its shape,
+ * and the model kind and vocabulary that the file's metadata records.
+ */
 function checkInitSource(config: RunConfig, data: RunData, bytes: Uint8Array | undefined): void {
   if (bytes === undefined) return;
+  const where = `init.from ${config.init.from}`;
+  const metadata = readModelMetadata(bytes);
+  const kind = metadata['modelKind'];
+  if (kind !== undefined && kind !== config.model.kind) {
+    throw new UsageError(`${where} is a ${kind} model but model.kind is ${config.model.kind}; initialise from a model of the same kind`);
+  }
+  const vocab = metadata['vocab'];
+  if (vocab !== undefined && data.vocab !== undefined && vocab !== JSON.stringify(data.vocab)) {
+    throw new UsageError(`${where} was trained on another vocabulary than the run's text (${vocab.slice(0, 60)}...), so its embedding rows would stand for other characters`);
+  }
   try {
     initFromModel(data.specs, new Float32Array(data.parameters), bytes, { blocks: config.init.blocks });
   } catch (err) {
-    throw new UsageError(`init.from ${config.init.from}: ${(err as Error).message}`);
+    throw new UsageError(`${where}: ${(err as Error).message}`);
   }
 }
 
@@ -116,8 +134,14 @@ export async function coordinatorCommand(argv: string[]): Promise<number> {
   perRankBatch(setup.config, worldSize);
   const data = checkDataFiles(setup.config);
   const runDir = setup.runDir.path;
-  await checkTeacher(setup.config, data, stageModelFile(setup.config.distill.teacher, 'distill.teacher', runDir, TEACHER_ARTIFACT));
-  if (!setup.resumeCheckpoint) checkInitSource(setup.config, data, stageModelFile(setup.config.init.from, 'init.from', runDir, INIT_ARTIFACT));
+  const teacher = readModelFile(setup.config.distill.teacher, 'distill.teacher', runDir, TEACHER_ARTIFACT);
+  await checkTeacher(setup.config, data, teacher);
+  stageArtifact(teacher, runDir, TEACHER_ARTIFACT);
+  if (!setup.resumeCheckpoint) {
+    const init = readModelFile(setup.config.init.from, 'init.from', runDir, INIT_ARTIFACT);
+    checkInitSource(setup.config, data, init);
+    stageArtifact(init, runDir, INIT_ARTIFACT);
+  }
   const logger = createLogger({ role: 'coordinator', runId: setup.runId, worldSize });
   logger.info({ config: setup.config }, 'effective config');
   for (const warning of setup.warnings) logger.warn(warning);

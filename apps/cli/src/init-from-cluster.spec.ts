@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readWeights } from '@ringtrain/graph';
-import { initParameters, mlpInferenceModel, mlpParameters, type MlpConfig } from '@ringtrain/models';
+import { defaultTextCorpusPath, loadTextCorpus } from '@ringtrain/data';
+import { gptInferenceModel, gptParameters, initParameters, mlpInferenceModel, mlpParameters, type GptConfig, type MlpConfig } from '@ringtrain/models';
 import { startCli, writeConfig } from './testing/cluster-harness.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'ringtrain-init-'));
@@ -40,7 +41,7 @@ describe('init.from', () => {
     for (const [name, weight] of want) expect(Array.from(got.get(name)!.data), name).toEqual(Array.from(weight.data));
   });
 
-  it('EXPECTED FAILURE - a model of other sizes stops the launch before any worker starts', async () => {
+  it('EXPECTED FAILURE - a model of other sizes', async () => {
     const wide = join(scratch, 'wide.onnx');
     const other: MlpConfig = { ...MODEL, hidden: [48] };
     writeFileSync(wide, mlpInferenceModel(other, initParameters(mlpParameters(other), 1)));
@@ -48,5 +49,33 @@ describe('init.from', () => {
     expect(code).toBe(2);
     expect(output).not.toMatch(/starting 2 workers/);
     expect(output).toMatch(/init.from .*wide.onnx: tensor 'fc0.weight' of the model file is \[48, 784\].*student's 'fc0.weight' is \[32, 784\]/);
+  });
+
+  it('EXPECTED FAILURE - a model of another kind', async () => {
+    const gpt: GptConfig = { nLayer: 1, nHead: 2, nEmbd: 8, blockSize: 8, vocabSize: 5 };
+    const path = join(scratch, 'gpt.onnx');
+    writeFileSync(path, gptInferenceModel(gpt, initParameters(gptParameters(gpt), 1)));
+    const { code, output } = await launch('kind', path);
+    expect(code).toBe(2);
+    expect(output).toMatch(/init.from .*gpt.onnx is a gpt model but model.kind is mlp/);
+  });
+
+  it('EXPECTED FAILURE - a language model of another vocabulary', async () => {
+    const text = join(scratch, 'text.txt');
+    writeFileSync(text, readFileSync(defaultTextCorpusPath(), 'utf8').slice(0, 500));
+    const vocab = loadTextCorpus({ path: text, blockSize: 8 }).vocab;
+    const gpt: GptConfig = { nLayer: 1, nHead: 2, nEmbd: 8, blockSize: 8, vocabSize: vocab.length };
+    const path = join(scratch, 'other-vocab.onnx');
+    // The same characters in another order give the same shapes, but every embedding row would be wrong.
+    writeFileSync(path, gptInferenceModel(gpt, initParameters(gptParameters(gpt), 1), { vocab: JSON.stringify([...vocab].reverse()) }));
+    const config = writeConfig(scratch, 'gpt', {
+      model: { kind: 'gpt', nLayer: 1, nHead: 2, nEmbd: 8, blockSize: 8 },
+      data: { name: 'text', path: text },
+      train: { batchSize: 4, steps: 1 },
+      cluster: { threadsPerWorker: 1 },
+    });
+    const run = startCli(['launch', '--config', config, '--workers', '2', '--runs-dir', join(scratch, 'vocab'), '--set', `init.from=${path}`]);
+    expect((await run.exited).code).toBe(2);
+    expect(run.lines.join('\n')).toMatch(/was trained on another vocabulary than the run's text/);
   });
 });

@@ -8,8 +8,8 @@ import {
   windowStarts,
   WordTokenizer,
 } from '@ringtrain/data';
-import { encoderParameters, gptParameters, mlpParameters, parameterCount, type ParameterSpec } from '@ringtrain/models';
-import { encoderConfigOf, gptConfigOf, mlpConfigOf } from '@ringtrain/worker';
+import { encoderParameters, gptParameters, mlpParameters, parameterCount, withProjections, type ParameterSpec } from '@ringtrain/models';
+import { distillSettings, encoderConfigOf, gptConfigOf, mlpConfigOf } from '@ringtrain/worker';
 
 /** Sizes and fingerprint of a run's data, which the launcher reads before any worker starts. */
 export interface RunData {
@@ -17,6 +17,8 @@ export interface RunData {
   trainItems: number;
   /** Number of model parameters, with the vocabulary size that the data gives. */
   parameters: number;
+  /** Length of the flat buffer that checkpoints store: the model plus training-only tensors. */
+  trainingParameters: number;
   /** The model's parameter tensors in flat-buffer order. */
   specs: ParameterSpec[];
   /** SHA-256 of the training data, as checkpoints store it. It is undefined for MNIST. */
@@ -46,14 +48,16 @@ export function readRunData(config: RunConfig): RunData {
       const train = loadMnist({ dir: config.data.path, split: 'train' });
       loadMnist({ dir: config.data.path, split: 'test' });
       const specs = mlpParameters(mlpConfigOf(config));
-      return { trainItems: train.count, parameters: parameterCount(specs), specs };
+      return { trainItems: train.count, parameters: parameterCount(specs), trainingParameters: parameterCount(specs), specs };
     }
     case 'text': {
       const corpus = loadTextCorpus({ path: config.data.path, blockSize: config.model.blockSize });
       const specs = gptParameters(gptConfigOf(config, corpus.vocab.length));
+      const training = withProjections(specs, distillSettings(config)?.hidden, config.model.nEmbd);
       return {
         trainItems: windowStarts(corpus.train.length, config.model.blockSize),
         parameters: parameterCount(specs),
+        trainingParameters: parameterCount(training),
         specs,
         fingerprint: corpusFingerprint(corpus),
         vocab: corpus.vocab,
@@ -66,6 +70,7 @@ export function readRunData(config: RunConfig): RunData {
       return {
         trainItems: data.train.texts.length,
         parameters: parameterCount(specs),
+        trainingParameters: parameterCount(specs),
         specs,
         fingerprint: splitFingerprint(data.train),
       };

@@ -27,7 +27,20 @@ export function prepareRun(options: { config?: string; resume?: string; runsDir:
   if (!options.config) throw new UsageError('missing --config FILE (or --resume RUN_DIR)');
   const config = readRunConfig(options.config, options.overrides);
   const runId = newRunId();
-  return { config, runId, runDir: RunDirectory.create(options.runsDir, runId), warnings: [] };
+  return { config, runId, runDir: RunDirectory.create(options.runsDir, runId), warnings: unusedKeyWarnings(config) };
+}
+
+/** Returns a warning for each set key that has no effect without another one. */
+function unusedKeyWarnings(config: RunConfig): string[] {
+  const warnings: string[] = [];
+  if (config.init.blocks !== undefined && config.init.from === undefined) {
+    warnings.push('init.blocks is set but init.from is not, so the run starts from its seed and init.blocks has no effect');
+  }
+  const { teacher, hiddenStudent, hiddenTeacher } = config.distill;
+  if (teacher === undefined && (hiddenStudent.length > 0 || hiddenTeacher.length > 0)) {
+    warnings.push('distill.hiddenStudent and distill.hiddenTeacher have no effect without distill.teacher');
+  }
+  return warnings;
 }
 
 function prepareResume(resume: string, configPath: string | undefined, overrides: string[]): RunSetup {
@@ -75,12 +88,13 @@ function checkResumable(config: RunConfig, checkpoint: Checkpoint, name: string)
         '(its data fingerprint differs); resume with the data.path of the run',
     );
   }
-  const expected = data.parameters;
+  const expected = data.trainingParameters;
   const found = checkpoint.tensors['parameters']?.length ?? 0;
   if (found !== expected) {
+    const projections = expected === data.parameters ? '' : ` (${data.parameters} in the model and ${expected - data.parameters} in hidden-state projections)`;
     throw new UsageError(
-      `${name} contains ${found} parameters but the ${config.model.kind} model of the config has ${expected}; ` +
-        "resume with the run's model config",
+      `${name} contains ${found} parameters but the ${config.model.kind} model of the config has ${expected}${projections}; ` +
+        "resume with the run's model and distill config",
     );
   }
   const optimizer = String(checkpoint.state['optimizer'] ?? '');

@@ -22,7 +22,10 @@ export type ComputeRequest =
 
 /** Layout of the shared buffers, sent back by `setup`. */
 export interface ComputeLayout {
+  /** Floats of the flat parameter buffer, training-only tensors included. */
   parameterCount: number;
+  /** Parameters of the exported model, without training-only tensors such as hidden-state projections. */
+  modelParameterCount: number;
   /** Shared copy of the parameters, exchanged with the compute thread by `syncParameters`. */
   parameters: SharedArrayBuffer;
   /** Gradient floats followed by the step statistics (STAT_* offsets). */

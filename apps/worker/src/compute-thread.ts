@@ -119,6 +119,7 @@ class ComputeWorker {
     return {
       type: 'setup',
       parameterCount: this.params.length,
+      modelParameterCount: parameterCount(modelParameters(this.graph.parameters)),
       parameters: this.sharedParams.buffer as SharedArrayBuffer,
       gradients: this.grads.buffer as SharedArrayBuffer,
       stepsPerEpoch: this.sampler.stepsPerEpoch,

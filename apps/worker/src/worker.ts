@@ -213,7 +213,7 @@ class WorkerSession {
     const params = new Float32Array(layout.parameters);
     const grads = new Float32Array(layout.gradients);
     log.info(
-      { parameters: layout.parameterCount, stepsPerEpoch: layout.stepsPerEpoch, totalSteps: layout.totalSteps },
+      { parameters: layout.modelParameterCount, trainingParameters: layout.parameterCount, stepsPerEpoch: layout.stepsPerEpoch, totalSteps: layout.totalSteps },
       'model ready',
     );
     await this.restoreOrInit();
@@ -328,7 +328,7 @@ class WorkerSession {
       epochs: this.step / layout.stepsPerEpoch,
       trainLoss: loss,
       ...(valLoss === undefined ? {} : { valLoss }),
-      parameters: layout.parameterCount,
+      parameters: layout.modelParameterCount,
       stepsThisRun: this.step - started,
       // Peak resident set of this worker process (rank 0), in bytes.
       peakRssBytes: process.resourceUsage().maxRSS * 1024,

@@ -67,8 +67,11 @@ function describe(value: unknown): string {
 }
 
 function checkNumber(field: NumberField, value: unknown, key: string): number {
-  if (typeof value !== 'number' || !Number.isFinite(value)) {
+  if (typeof value !== 'number') {
     throw new ConfigError(key, `config key '${key}' must be a number, got ${describe(value)}`);
+  }
+  if (!Number.isFinite(value)) {
+    throw new ConfigError(key, `config key '${key}' must be a finite number, got ${value}`);
   }
   if (field.integer && !Number.isInteger(value)) {
     throw new ConfigError(key, `config key '${key}' must be an integer, got ${value}`);

@@ -43,7 +43,7 @@ async function run(graph: TrainingGraph, params: Float32Array, width: number) {
 const lossOf = (out: ort.InferenceSession.ReturnType) => Number(out['loss_sum']!.data[0]);
 
 describe('hidden-state distillation in the GPT training graph', () => {
-  it('adds one teacher input per pair and a projection per pair when the widths differ', () => {
+  it('teacher inputs and projections per pair', () => {
     const same = gptTrainingGraph(CFG, { batch: BATCH, distill: { temperature: 2, alpha: 0.5, hidden: hidden(8) } });
     expect(same.teacherHiddenInputs).toEqual([
       { name: 'teacher_hidden.0', teacherValue: 'h1/resid_mlp', width: 8 },
@@ -59,7 +59,7 @@ describe('hidden-state distillation in the GPT training graph', () => {
     expect(() => gptInferenceModel(CFG, params.subarray(0, parameterCount(gptParameters(CFG))))).not.toThrow();
   });
 
-  it('at weight 0 gives the logit loss and gradients of plain distillation', async () => {
+  it('weight 0 equals plain distillation', async () => {
     const plain = gptTrainingGraph(CFG, { batch: BATCH, distill: { temperature: 2, alpha: 0.5 } });
     const withHidden = gptTrainingGraph(CFG, { batch: BATCH, distill: { temperature: 2, alpha: 0.5, hidden: hidden(12, 0) } });
     const params = initParameters(withHidden.parameters, 3);
@@ -71,7 +71,7 @@ describe('hidden-state distillation in the GPT training graph', () => {
     for (let i = 0; i < ga.length; i++) expect(Math.abs(ga[i]! - gb[i]!)).toBeLessThan(1e-6);
   });
 
-  it('gradients of the projection and of a block weight match central differences of loss_sum', async () => {
+  it('gradients against central differences', async () => {
     const graph = gptTrainingGraph(CFG, { batch: BATCH, distill: { temperature: 2, alpha: 0.5, hidden: hidden(12, 0.7) } });
     const params = initParameters(graph.parameters, 4);
     // Larger weights than the 0.02 init make the hidden terms matter beside the logit loss.
@@ -94,7 +94,7 @@ describe('hidden-state distillation in the GPT training graph', () => {
     }
   });
 
-  it('EXPECTED FAILURE - a pair that names a block the student does not have', () => {
+  it('EXPECTED FAILURE - a missing student block', () => {
     const bad: HiddenDistillSettings = { ...hidden(8), pairs: [{ studentBlock: 2, teacherValue: 'h0/resid_mlp' }] };
     expect(() => gptTrainingGraph(CFG, { batch: BATCH, distill: { temperature: 2, alpha: 0.5, hidden: bad } })).toThrow(
       /names student block 2, but the student has blocks 0 to 1/,

@@ -39,4 +39,4 @@ export {
   type InitFromModelOptions,
   type InitFromModelResult,
 } from './init-from-model.js';
-export { hiddenInputName } from './hidden-distill.js';
+export { hiddenInputName, withProjections } from './hidden-distill.js';

@@ -31,7 +31,8 @@ export class InitFromModelError extends Error {
  * model file, matched by name. Transformer blocks are renumbered through `options.blocks`.
  * Weights that the file stores as [in, out] for MatMul, or for a Gemm without transB, are
  * transposed back to the [out, in] layout of the student. A position table `wpe` may come from
- * a longer context: its first rows are taken. Every student tensor must be found with its shape,
+ * a longer context: its first rows are taken, and an untied `lm_head.weight` may come from a tied
+ * file's `wte`. Every student tensor must be found with its shape,
  * and nothing is written unless all are.
  *
  * @throws InitFromModelError naming the tensor when one is missing or its shape differs, or when
@@ -45,11 +46,21 @@ export function initFromModel(
   options: InitFromModelOptions = {},
 ): InitFromModelResult {
   const weights = readWeights(bytes);
-  const blocks = blockMapping(blockCount(specs.map((s) => s.name)), blockCount([...weights.keys()]), options.blocks);
+  const studentBlocks = blockCount(specs.map((s) => s.name));
+  const sourceBlocks = blockCount([...weights.keys()]);
+  if (studentBlocks > 0 && sourceBlocks === 0) {
+    throw new InitFromModelError(
+      `the model file has no transformer blocks named h0.*, h1.*, ..., so it is not a ringtrain transformer. ` +
+        `Its float tensors include: ${[...weights.keys()].slice(0, 8).join(', ') || 'none'}. Initialise from a model that ringtrain exported.`,
+    );
+  }
+  const blocks = blockMapping(studentBlocks, sourceBlocks, options.blocks);
   const copied: InitFromModelResult['copied'] = [];
   const values: Float32Array[] = [];
   for (const spec of specs) {
-    const from = sourceName(spec.name, blocks);
+    let from = sourceName(spec.name, blocks);
+    // An untied head starts as the token embedding of a tied model, the function that model computes.
+    if (from === 'lm_head.weight' && !weights.has(from) && weights.has('wte')) from = 'wte';
     const weight = weights.get(from);
     if (weight === undefined) {
       const known = [...weights.keys()].slice(0, 8).join(', ');

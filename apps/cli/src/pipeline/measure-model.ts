@@ -17,7 +17,7 @@ function median(values: number[]): number {
 }
 
 /** Builds an input batch of `n` samples for the model's only input: zeros of its type and sample shape. */
-function inputBatch(meta: ort.InferenceSession.ValueMetadata, n: number, seq: number | undefined): ort.Tensor {
+export function inputBatch(meta: ort.InferenceSession.ValueMetadata, n: number, seq: number | undefined): ort.Tensor {
   if (!meta.isTensor) throw new Error(`input '${meta.name}' is not a tensor`);
   const sample = meta.shape.slice(1).map((d) => (typeof d === 'number' ? d : (seq ?? 1)));
   const size = n * sample.reduce((a, b) => a * b, 1);

@@ -21,9 +21,9 @@ Options:
                        (see examples/mnist-hinton.json)
   --runs-dir DIR       parent folder of the pipeline's directory (default: runs)
   --set KEY=VALUE      override a run config key in every stage (repeatable)
-  --teacher-run DIR    take the teacher from an earlier run directory (its model.onnx
-                       and summary.json) instead of training it, e.g. to train the
-                       students of another seed against the same teacher
+  --teacher-run DIR    take the teacher from an earlier run directory (its model.onnx,
+                       summary.json and config.json) instead of training it, e.g. to
+                       train the students of another seed against the same teacher
   --threads N          onnxruntime threads of the speed measurements (default 1)
   -h, --help           show this help`;
 
@@ -64,14 +64,37 @@ async function reportRow(name: string, runDir: string, config: RunConfig, thread
   return row;
 }
 
-/** Returns an earlier teacher run directory after checking that it has what the report reads. */
-function checkTeacherRun(dir: string): string {
-  for (const file of ['model.onnx', 'summary.json']) {
-    if (!existsSync(join(dir, file))) {
-      throw new UsageError(`--teacher-run ${dir} has no ${file}; pass the run directory of a finished teacher launch`);
+/** An earlier teacher run that a pipeline reuses: its directory and the config it trained with. */
+interface TeacherRun {
+  dir: string;
+  config: RunConfig;
+}
+
+/**
+ * Checks an earlier teacher run before any stage trains: it must contain model.onnx, a summary
+ * with the report's figures and a config of the students' model kind.
+ *
+ * @throws UsageError naming the directory and what it lacks
+ */
+function readTeacherRun(dir: string, students: RunConfig): TeacherRun {
+  const where = `--teacher-run ${dir}`;
+  if (!existsSync(join(dir, 'model.onnx'))) throw new UsageError(`${where} has no model.onnx; pass the run directory of a finished teacher launch`);
+  const readJson = (file: string): Record<string, unknown> => {
+    try {
+      return JSON.parse(readFileSync(join(dir, file), 'utf8')) as Record<string, unknown>;
+    } catch (err) {
+      throw new UsageError(`${where}: cannot read ${file}: ${(err as Error).message}; pass the run directory of a finished teacher launch`);
     }
+  };
+  const summary = readJson('summary.json');
+  for (const key of ['parameters', 'wallSeconds']) {
+    if (typeof summary[key] !== 'number') throw new UsageError(`${where}: summary.json has no number '${key}'; the teacher launch did not finish`);
   }
-  return dir;
+  const config = readJson('config.json') as unknown as RunConfig;
+  if (config.model?.kind !== students.model.kind) {
+    throw new UsageError(`${where} trained a ${String(config.model?.kind)} model, but the pipeline's students are ${students.model.kind} models`);
+  }
+  return { dir, config };
 }
 
 export async function pipelineCommand(argv: string[]): Promise<number> {
@@ -91,6 +114,9 @@ export async function pipelineCommand(argv: string[]): Promise<number> {
   const threads = Number(values['threads'] ?? 1);
   if (!Number.isInteger(threads) || threads < 1) throw new UsageError(`--threads must be a positive integer, got '${String(values['threads'])}'`);
   const { pipeline, stages } = readPipeline(configPath, overrides);
+  const teacherRunDir = values['teacher-run'] as string | undefined;
+  if (teacherRunDir === '') throw new UsageError('--teacher-run needs a run directory');
+  const reused = teacherRunDir === undefined ? undefined : readTeacherRun(resolve(teacherRunDir), stages.student);
 
   const dir = join(resolve((values['runs-dir'] as string | undefined) ?? 'runs'), `pipeline-${newRunId()}`);
   const stagesDir = join(dir, 'stages');
@@ -103,17 +129,15 @@ export async function pipelineCommand(argv: string[]): Promise<number> {
   const launch = ['--workers', String(pipeline.workers), '--runs-dir', stagesDir];
   process.stderr.write(`pipeline directory ${dir}\n`);
 
-  const teacherRun = values['teacher-run'] as string | undefined;
-  const teacherDir = teacherRun === undefined
-    ? await runStage('teacher', ['launch', '--config', write('teacher', stages.teacher), ...launch])
-    : checkTeacherRun(resolve(teacherRun));
+  const teacherDir = reused?.dir ?? (await runStage('teacher', ['launch', '--config', write('teacher', stages.teacher), ...launch]));
+  const teacherConfig = reused?.config ?? stages.teacher;
   const studentDir = await runStage('student', ['launch', '--config', write('student', stages.student), ...launch]);
   const teacherModel = join(teacherDir, 'model.onnx');
   const distilledDir = await runStage('student-distilled', ['distill', '--teacher', teacherModel, '--config', write('student-distilled', stages.distilled), ...launch]);
 
   const report: Report = {
     models: [
-      await reportRow('teacher', teacherDir, stages.teacher, threads),
+      await reportRow('teacher', teacherDir, teacherConfig, threads),
       await reportRow('student', studentDir, stages.student, threads),
       await reportRow('student-distilled', distilledDir, stages.distilled, threads),
     ],

@@ -45,7 +45,7 @@ async function pipeline(args: string[]): Promise<{ dir: string; report: Pipeline
 describe('ringtrain pipeline', () => {
   let teacherRun = '';
 
-  it('trains the three models for 200 steps and reports each', async () => {
+  it('three models at 200 steps', async () => {
     const { dir, report } = await pipeline(['--config', EXAMPLE, '--set', 'train.steps=200', '--set', 'train.evalEvery=0']);
     expect(report.models.map((m) => m['name'])).toEqual(['teacher', 'student', 'student-distilled']);
     for (const model of report.models) {
@@ -62,7 +62,7 @@ describe('ringtrain pipeline', () => {
     teacherRun = readdirSync(join(dir, 'stages')).map((name) => join(dir, 'stages', name)).sort()[0]!;
   }, 300_000);
 
-  it('trains the students of another seed against an earlier teacher run', async () => {
+  it('students against an earlier teacher', async () => {
     expect(teacherRun).not.toBe('');
     const { report } = await pipeline(['--config', EXAMPLE, '--set', 'train.steps=30', '--set', 'seed=1', '--teacher-run', teacherRun]);
     const teacherSummary = JSON.parse(readFileSync(join(teacherRun, 'summary.json'), 'utf8')) as Record<string, number>;
@@ -70,14 +70,14 @@ describe('ringtrain pipeline', () => {
     expect(report.models.map((m) => m['name'])).toEqual(['teacher', 'student', 'student-distilled']);
   });
 
-  it('EXPECTED FAILURE - a teacher run directory without a model', async () => {
+  it('EXPECTED FAILURE - a teacher run without a model', async () => {
     const run = startCli(['pipeline', '--runs-dir', scratch, '--config', EXAMPLE, '--teacher-run', scratch]);
     const { code } = await run.exited;
     expect(code).toBe(2);
     expect(run.lines.join('\n')).toMatch(/--teacher-run .* has no model.onnx; pass the run directory of a finished teacher launch/);
   });
 
-  it('runs for GPT models and reports validation loss and tokens per second', async () => {
+  it('GPT models with validation loss', async () => {
     const text = join(scratch, 'text.txt');
     writeFileSync(text, readFileSync(defaultTextCorpusPath(), 'utf8').slice(0, 3000));
     const config = join(scratch, 'gpt-pipeline.json');
@@ -94,6 +94,12 @@ describe('ringtrain pipeline', () => {
       student: { model: { nLayer: 1, nEmbd: 16 } },
       distill: { temperature: 2, alpha: 0.5 },
     }));
+    // An MNIST teacher run cannot serve GPT students, and the pipeline rejects it before it trains.
+    const mismatch = startCli(['pipeline', '--runs-dir', scratch, '--config', config, '--teacher-run', teacherRun]);
+    expect((await mismatch.exited).code).toBe(2);
+    expect(mismatch.lines.join('\n')).toMatch(/trained a mlp model, but the pipeline's students are gpt models/);
+    expect(mismatch.lines.join('\n')).not.toMatch(/\[student\]/);
+
     const { report } = await pipeline(['--config', config]);
     for (const model of report.models) {
       for (const key of ['valLoss', 'tokensPerSec', 'latencyMsBatch1', 'parameters', 'modelBytes']) {

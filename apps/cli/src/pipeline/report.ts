@@ -9,7 +9,8 @@ export interface ReportRow {
   latencyMsBatch1: number;
   samplesPerSecBatch256: number;
   tokensPerSec?: number;
-  trainWallSeconds: number;
+  /** Training time; absent for rows made without training, such as a quantised copy. */
+  trainWallSeconds?: number;
 }
 
 /** report.json: the models of a pipeline, teacher first, with how they were measured. */
@@ -47,14 +48,15 @@ export function reportMarkdown(report: Report): string {
 }
 
 /**
- * Renders a scatter plot of test errors (or validation loss) against parameters, on a log axis
- * for the size, as a standalone SVG.
+ * Renders a scatter plot of test errors (or validation loss) against model bytes, on a log axis
+ * for the size, as a standalone SVG. Bytes, not parameters, so that a quantised copy sits left
+ * of its float original.
  */
 export function reportSvg(report: Report): string {
   const [w, h, pad] = [640, 400, 60];
   const metric = (r: ReportRow) => r.testErrors ?? r.valLoss ?? 0;
   const label = report.models.some((r) => r.testErrors !== undefined) ? 'test errors' : 'validation loss';
-  const xs = report.models.map((r) => Math.log10(Math.max(1, r.parameters)));
+  const xs = report.models.map((r) => Math.log10(Math.max(1, r.modelBytes)));
   const ys = report.models.map(metric);
   const [x0, x1] = [Math.min(...xs) - 0.1, Math.max(...xs) + 0.1];
   const [y0, y1] = [Math.min(0, ...ys), Math.max(...ys) * 1.15 || 1];
@@ -74,7 +76,7 @@ export function reportSvg(report: Report): string {
   <rect width="${w}" height="${h}" fill="white"/>
   <line x1="${pad}" y1="${h - pad}" x2="${w - pad}" y2="${h - pad}" stroke="black"/>
   <line x1="${pad}" y1="${pad}" x2="${pad}" y2="${h - pad}" stroke="black"/>
-  <text x="${w / 2}" y="${h - 20}" text-anchor="middle" font-size="13">parameters (log scale)</text>
+  <text x="${w / 2}" y="${h - 20}" text-anchor="middle" font-size="13">model bytes (log scale)</text>
   <text x="20" y="${h / 2}" transform="rotate(-90 20 ${h / 2})" text-anchor="middle" font-size="13">${label}</text>
   ${points}
 </svg>

@@ -1,5 +1,5 @@
 import * as ort from 'onnxruntime-node';
-import type { RunConfig } from '@ringtrain/config';
+import { ConfigError, type RunConfig } from '@ringtrain/config';
 import { fillImageBatch, fillLabelBatch, loadMnist, type MnistData } from '@ringtrain/data';
 import { mlpInferenceModel, mlpTrainingGraph, type MlpConfig, type TrainingGraph } from '@ringtrain/models';
 import { studentDataOf, type StudentData } from './teacher-runner.js';
@@ -7,8 +7,21 @@ import { distillSettings, MaskBuffers, type TaskFeeds, type TrainingTask } from 
 
 const EVAL_BATCH = 500;
 
+/**
+ * Returns the MLP config of a run.
+ *
+ * @throws ConfigError when model.inputStd or model.inputMean is not a usable float32
+ */
 export function mlpConfigOf(config: RunConfig): MlpConfig {
   const { inputSize, hidden, classes, dropout, inputDropout, inputMean, inputStd } = config.model;
+  // The graph computes in float32, where a tiny std rounds to 0 and a huge one to infinity.
+  const std32 = Math.fround(inputStd);
+  if (!(std32 > 0 && Number.isFinite(std32))) {
+    throw new ConfigError('model.inputStd', `model.inputStd ${inputStd} is ${std32} in float32; set it to a positive value such as 0.3081 or 1`);
+  }
+  if (!Number.isFinite(Math.fround(inputMean))) {
+    throw new ConfigError('model.inputMean', `model.inputMean ${inputMean} overflows float32; set it to a value such as 0.1307 or 0`);
+  }
   return { inputSize, hidden, classes, dropout: { input: inputDropout, hidden: dropout }, inputMean, inputStd };
 }
 

@@ -1,0 +1,79 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { describe, expect, it } from 'vitest';
+import { gptInferenceModel, gptParameters, initParameters, mlpInferenceModel, mlpParameters, type GptConfig, type MlpConfig } from '@ringtrain/models';
+import { quantizeDynamic } from './dynamic.js';
+
+const MLP: MlpConfig = { inputSize: 784, hidden: [256, 128], classes: 10 };
+const GPT: GptConfig = { nLayer: 2, nHead: 2, nEmbd: 32, blockSize: 16, vocabSize: 11 };
+
+async function run(bytes: Uint8Array, feeds: Record<string, ort.Tensor>): Promise<Float32Array> {
+  const session = await ort.InferenceSession.create(bytes);
+  try {
+    const out = await session.run(feeds);
+    return out[session.outputNames[0]!]!.data as Float32Array;
+  } finally {
+    await session.release();
+  }
+}
+
+/** Largest difference between two outputs, relative to the largest magnitude of the float one. */
+function relativeError(got: Float32Array, want: Float32Array): number {
+  let diff = 0;
+  let scale = 0;
+  want.forEach((w, i) => {
+    diff = Math.max(diff, Math.abs(got[i]! - w));
+    scale = Math.max(scale, Math.abs(w));
+  });
+  return diff / scale;
+}
+
+const pixels = new ort.Tensor('float32', Float32Array.from({ length: 8 * 784 }, (_, i) => ((i * 7919) % 256) / 255), [8, 784]);
+
+describe('quantizeDynamic', () => {
+  const mlpBytes = mlpInferenceModel(MLP, initParameters(mlpParameters(MLP), 3));
+
+  it('quantises every Gemm of an MLP, stays close to float and shrinks the file', async () => {
+    for (const perChannel of [true, false]) {
+      const q = quantizeDynamic(mlpBytes, { perChannel });
+      expect(q.quantized.map((n) => n.node)).toEqual(['fc0', 'fc1', 'fc2']);
+      expect(q.quantized[0]!.shape).toEqual([784, 256]);
+      expect(q.skipped).toEqual([]);
+      expect(q.bytes.length / mlpBytes.length, 'size ratio').toBeLessThan(0.27);
+      const err = relativeError(await run(q.bytes, { input: pixels }), await run(mlpBytes, { input: pixels }));
+      expect(err, `relative error, perChannel ${perChannel}`).toBeLessThan(0.03);
+    }
+  });
+
+  it('keeps the attention products and a tied head in float, with reasons', async () => {
+    const bytes = gptInferenceModel(GPT, initParameters(gptParameters(GPT), 4));
+    const q = quantizeDynamic(bytes);
+    const per = ['attn.c_attn', 'attn.c_proj', 'mlp.c_fc', 'mlp.c_proj'];
+    expect(q.quantized.map((n) => n.node)).toEqual([0, 1].flatMap((l) => per.map((p) => `h${l}.${p}/matmul`)));
+    const skipped = new Map(q.skipped.map((s) => [s.node, s.reason]));
+    expect(skipped.get('h0.attn/scores')).toMatch(/computed, not a stored weight/);
+    expect(skipped.get('lm_head')).toMatch(/computed, not a stored weight/);
+    const idx = new ort.Tensor('int64', BigInt64Array.from({ length: 32 }, (_, i) => BigInt((i * 5) % 11)), [2, 16]);
+    const err = relativeError(await run(q.bytes, { idx }), await run(bytes, { idx }));
+    expect(err).toBeLessThan(0.05);
+  });
+
+  it('quantises only the nodes chosen by name', () => {
+    expect(quantizeDynamic(mlpBytes, { include: ['fc1'] }).quantized.map((n) => n.node)).toEqual(['fc1']);
+    expect(quantizeDynamic(mlpBytes, { exclude: ['fc0'] }).quantized.map((n) => n.node)).toEqual(['fc1', 'fc2']);
+  });
+
+  it('leaves Conv in float and quantises the Gemm of a PyTorch CNN', async () => {
+    const bytes = readFileSync(resolve(import.meta.dirname, '../../../apps/cli/src/testing/fixtures/torch-cnn-teacher.onnx'));
+    const q = quantizeDynamic(bytes);
+    expect(q.quantized.map((n) => n.op)).toEqual(['Gemm']);
+    expect(q.skipped).toEqual([{ node: '/0/Conv', op: 'Conv', reason: 'onnxruntime has no fast int8 ConvInteger kernel on CPU' }]);
+    const images = new ort.Tensor('float32', pixels.data as Float32Array, [8, 1, 28, 28]);
+    expect(relativeError(await run(q.bytes, { input: images }), await run(bytes, { input: images }))).toBeLessThan(0.05);
+  });
+
+  it('EXPECTED FAILURE - a node name the model does not have', () => {
+    expect(() => quantizeDynamic(mlpBytes, { include: ['fc9'] })).toThrow(/no node named 'fc9'; node names: .*fc0/);
+  });
+});

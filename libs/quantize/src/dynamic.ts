@@ -1,0 +1,158 @@
+import { readTensor, tensor, tensorProto } from '@ringtrain/graph';
+import { onnx } from '@ringtrain/proto';
+import { quantizeMatrix } from './quantize-math.js';
+
+/** Options of {@link quantizeDynamic}. */
+export interface DynamicQuantizeOptions {
+  /** One weight scale per output channel instead of one per matrix. @defaultValue true */
+  perChannel?: boolean;
+  /** Names of the nodes to quantise; unset: every eligible MatMul and Gemm. */
+  include?: readonly string[];
+  /** Names of nodes to leave in float. */
+  exclude?: readonly string[];
+}
+
+/** One quantised node. */
+export interface QuantizedNode {
+  node: string;
+  op: string;
+  weight: string;
+  /** Shape of the weight as MatMul's B, [in, out]. */
+  shape: [number, number];
+}
+
+/** A node left in float, with the reason. */
+export interface SkippedNode {
+  node: string;
+  op: string;
+  reason: string;
+}
+
+/** A quantised model and what happened to each candidate node. */
+export interface DynamicQuantizeResult {
+  bytes: Uint8Array;
+  quantized: QuantizedNode[];
+  skipped: SkippedNode[];
+}
+
+const T = onnx.AttributeProto_AttributeType;
+
+function intAttribute(node: onnx.NodeProto, name: string, fallback: number): number {
+  const a = node.attribute.find((x) => x.name === name);
+  return a === undefined ? fallback : Number(a.i);
+}
+
+function floatAttribute(node: onnx.NodeProto, name: string, fallback: number): number {
+  const a = node.attribute.find((x) => x.name === name);
+  return a === undefined ? fallback : a.f;
+}
+
+/** Returns why the node cannot be quantised, or undefined when it can. */
+function ineligible(node: onnx.NodeProto, weights: Map<string, onnx.TensorProto>): string | undefined {
+  const weight = weights.get(node.input[1] ?? '');
+  if (weight === undefined) return 'its second input is computed, not a stored weight';
+  if (weight.dataType !== onnx.TensorProto_DataType.FLOAT) return 'its weight is not float32';
+  if (weight.dims.length !== 2) return `its weight has rank ${weight.dims.length}, not 2`;
+  if (node.opType === 'Gemm') {
+    if (intAttribute(node, 'transA', 0) !== 0) return 'Gemm with transA=1';
+    if (floatAttribute(node, 'alpha', 1) !== 1 || floatAttribute(node, 'beta', 1) !== 1) return 'Gemm with alpha or beta other than 1';
+  }
+  return undefined;
+}
+
+/** Returns the weight of a MatMul or Gemm node as MatMul's B [in, out], transposing a Gemm's transB=1 weight. */
+function weightAsB(node: onnx.NodeProto, weight: onnx.TensorProto): { data: Float32Array; rows: number; cols: number } {
+  const { shape, data } = readTensor(weight);
+  const [r, c] = shape as [number, number];
+  const values = data as Float32Array;
+  if (node.opType !== 'Gemm' || intAttribute(node, 'transB', 0) === 0) return { data: values, rows: r, cols: c };
+  const t = new Float32Array(values.length);
+  for (let i = 0; i < r; i++) for (let j = 0; j < c; j++) t[j * r + i] = values[i * c + j]!;
+  return { data: t, rows: c, cols: r };
+}
+
+/**
+ * Quantises the weights of MatMul and Gemm nodes to int8 and their activations to uint8 at run
+ * time, as onnxruntime's `quantize_dynamic` does. Each chosen node becomes
+ * DynamicQuantizeLinear, MatMulInteger, Cast and Mul (and Add for a Gemm bias), a pattern that
+ * onnxruntime fuses into one integer kernel. Nodes are chosen by name. A node whose second input
+ * is no stored 2-D float weight (attention's query-key product, a tied head read through a
+ * Transpose) stays in float and is listed in `skipped` with the reason, as are Conv nodes,
+ * because onnxruntime's CPU provider has no fast ConvInteger kernel. Weights that no float node
+ * reads any more are removed, which is what makes the file smaller.
+ *
+ * @throws Error when `include` names a node that the model does not have
+ */
+export function quantizeDynamic(bytes: Uint8Array, options: DynamicQuantizeOptions = {}): DynamicQuantizeResult {
+  const model = onnx.ModelProto.decode(bytes);
+  const graph = model.graph;
+  if (graph === undefined) throw new Error('the ONNX model has no graph');
+  const perChannel = options.perChannel ?? true;
+  const include = options.include === undefined ? undefined : new Set(options.include);
+  const exclude = new Set(options.exclude ?? []);
+  const names = new Set(graph.node.map((n) => n.name));
+  for (const name of [...(include ?? []), ...exclude]) {
+    if (!names.has(name)) throw new Error(`the model has no node named '${name}'; node names: ${[...names].slice(0, 12).join(', ')}`);
+  }
+  const weights = new Map(graph.initializer.map((t) => [t.name, t]));
+  const quantized: QuantizedNode[] = [];
+  const skipped: SkippedNode[] = [];
+  const replaced = new Set<string>();
+  const inputQuant = new Map<string, [string, string, string]>();
+  const nodes: onnx.NodeProto[] = [];
+  const initializers: onnx.TensorProto[] = [];
+
+  for (const node of graph.node) {
+    const candidate = node.opType === 'MatMul' || node.opType === 'Gemm';
+    if (node.opType === 'Conv') skipped.push({ node: node.name, op: 'Conv', reason: 'onnxruntime has no fast int8 ConvInteger kernel on CPU' });
+    const chosen = candidate && (include === undefined || include.has(node.name)) && !exclude.has(node.name);
+    const reason = chosen ? ineligible(node, weights) : undefined;
+    if (!chosen || reason !== undefined) {
+      if (reason !== undefined) skipped.push({ node: node.name, op: node.opType, reason });
+      nodes.push(node);
+      continue;
+    }
+    const weightName = node.input[1]!;
+    const b = weightAsB(node, weights.get(weightName)!);
+    const q = quantizeMatrix(b.data, b.rows, b.cols, perChannel);
+    const id = node.name || `${weightName}_matmul`;
+    const channelShape = perChannel ? [b.cols] : [];
+    initializers.push(
+      tensorProto(`${id}/weight_quantized`, tensor('int8', [b.rows, b.cols], q.values)),
+      tensorProto(`${id}/weight_scale`, tensor('float32', channelShape, q.scales)),
+      tensorProto(`${id}/weight_zero_point`, tensor('int8', channelShape, new Int8Array(q.scales.length))),
+    );
+    const input = node.input[0]!;
+    let xq = inputQuant.get(input);
+    if (xq === undefined) {
+      // Nodes that read the same activation share its quantisation, such as one LayerNorm output feeding several matrices.
+      const base = `${id}/input`;
+      xq = [`${base}_quantized`, `${base}_scale`, `${base}_zero_point`];
+      inputQuant.set(input, xq);
+      nodes.push(onnx.NodeProto.fromPartial({ name: `${id}/quantize_input`, opType: 'DynamicQuantizeLinear', input: [input], output: xq }));
+    }
+    const output = node.output[0]!;
+    const bias = node.opType === 'Gemm' ? node.input[2] : undefined;
+    const product = bias ? `${id}/product` : output;
+    nodes.push(
+      onnx.NodeProto.fromPartial({ name: `${id}/matmul_integer`, opType: 'MatMulInteger', input: [xq[0], `${id}/weight_quantized`, xq[2], `${id}/weight_zero_point`], output: [`${id}/int32`] }),
+      onnx.NodeProto.fromPartial({
+        name: `${id}/cast`,
+        opType: 'Cast',
+        input: [`${id}/int32`],
+        output: [`${id}/float`],
+        attribute: [onnx.AttributeProto.fromPartial({ name: 'to', type: T.INT, i: onnx.TensorProto_DataType.FLOAT })],
+      }),
+      onnx.NodeProto.fromPartial({ name: `${id}/scales`, opType: 'Mul', input: [xq[1], `${id}/weight_scale`], output: [`${id}/scale`] }),
+      onnx.NodeProto.fromPartial({ name: `${id}/rescale`, opType: 'Mul', input: [`${id}/float`, `${id}/scale`], output: [product] }),
+    );
+    if (bias) nodes.push(onnx.NodeProto.fromPartial({ name: `${id}/bias`, opType: 'Add', input: [product, bias], output: [output] }));
+    replaced.add(weightName);
+    quantized.push({ node: node.name, op: node.opType, weight: weightName, shape: [b.rows, b.cols] });
+  }
+
+  const stillRead = new Set(nodes.flatMap((n) => n.input));
+  graph.node = nodes;
+  graph.initializer = [...graph.initializer.filter((t) => !replaced.has(t.name) || stillRead.has(t.name)), ...initializers];
+  return { bytes: onnx.ModelProto.encode(model).finish(), quantized, skipped };
+}
