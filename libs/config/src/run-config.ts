@@ -112,7 +112,7 @@ export const RUN_CONFIG_SCHEMA: ObjectField = {
         teacherThreads: { kind: 'number', integer: true, min: 0, default: 0, doc: 'onnxruntime threads of the teacher session (0: the worker\'s)' },
         hiddenStudent: { kind: 'numbers', integer: true, min: 0, default: [], doc: 'student blocks whose output is matched with a teacher hidden state (gpt), e.g. [0, 1]; empty: logits only' },
         hiddenTeacher: { kind: 'numbers', integer: true, min: 0, default: [], doc: 'teacher block matched with each entry of hiddenStudent: the output of block h{k} of a ringtrain GPT teacher' },
-        hiddenLoss: { kind: 'string', values: ['mse', 'cosine'], default: 'mse', doc: 'comparison of hidden states: mean squared error (TinyBERT) or 1 - cosine (DistilBERT)' },
+        hiddenLoss: { kind: 'string', values: ['mse', 'cosine'], default: 'mse', doc: 'comparison of hidden states: mean squared error per position, or 1 - cosine' },
         hiddenWeight: { kind: 'number', min: 0, default: 1, doc: 'weight of the summed hidden-state terms beside the logit loss' },
         hiddenWidth: { kind: 'number', integer: true, min: 0, default: 0, doc: 'width of the teacher hidden states (0: the student\'s nEmbd); another width adds a learned projection' },
       },

@@ -25,8 +25,8 @@ export interface HiddenStateLossOptions {
  * Adds a hidden-state distillation term to `g` and returns its sum over counted rows, a scalar.
  * With s_n the student row n (projected when a projection is given) and t_n the teacher row:
  *
- *   mse:    (1 / Ct) * sum_c (s_nc - t_nc)^2, TinyBERT's mean squared error per position
- *   cosine: 1 - s_n . t_n / (|s_n| |t_n| + 1e-8), DistilBERT's cosine embedding loss
+ *   mse:    (1 / Ct) * sum_c (s_nc - t_nc)^2, the mean squared error per position
+ *   cosine: 1 - s_n . t_n / (|s_n| |t_n| + 1e-8), the cosine embedding loss
  *
  * The sum, like the logit loss, lets ranks and micro-batches add their parts. Rows of weight 0
  * add nothing, and a Where keeps non-finite teacher values on padding rows out of the result.

@@ -40,3 +40,4 @@ export {
   type InitFromModelResult,
 } from './init-from-model.js';
 export { hiddenInputName, withProjections } from './hidden-distill.js';
+export { readMlpModel, type MlpModel } from './read-mlp.js';

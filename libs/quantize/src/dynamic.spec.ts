@@ -1,5 +1,7 @@
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { onnx } from '@ringtrain/proto';
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { gptInferenceModel, gptParameters, initParameters, mlpInferenceModel, mlpParameters, type GptConfig, type MlpConfig } from '@ringtrain/models';
@@ -57,6 +59,15 @@ describe('quantizeDynamic', () => {
     const idx = new ort.Tensor('int64', BigInt64Array.from({ length: 32 }, (_, i) => BigInt((i * 5) % 11)), [2, 16]);
     const err = relativeError(await run(q.bytes, { idx }), await run(bytes, { idx }));
     expect(err).toBeLessThan(0.05);
+  });
+
+  it('becomes one fused integer kernel per layer in onnxruntime', async () => {
+    const optimized = join(mkdtempSync(join(tmpdir(), 'ringtrain-quantize-')), 'optimized.onnx');
+    const session = await ort.InferenceSession.create(quantizeDynamic(mlpBytes).bytes, { graphOptimizationLevel: 'all', optimizedModelFilePath: optimized, logSeverityLevel: 3 });
+    await session.release();
+    const ops = onnx.ModelProto.decode(readFileSync(optimized)).graph!.node.map((n) => n.opType);
+    expect(ops.filter((op) => op === 'DynamicQuantizeMatMul')).toHaveLength(3);
+    expect(ops).not.toContain('MatMulInteger');
   });
 
   it('quantises only the nodes chosen by name', () => {

@@ -75,11 +75,11 @@ function weightAsB(node: onnx.NodeProto, weight: onnx.TensorProto): { data: Floa
  * Quantises the weights of MatMul and Gemm nodes to int8 and their activations to uint8 at run
  * time, as onnxruntime's `quantize_dynamic` does. Each chosen node becomes
  * DynamicQuantizeLinear, MatMulInteger, Cast and Mul (and Add for a Gemm bias), a pattern that
- * onnxruntime fuses into one integer kernel. Nodes are chosen by name. A node whose second input
- * is no stored 2-D float weight (attention's query-key product, a tied head read through a
- * Transpose) stays in float and is listed in `skipped` with the reason, as are Conv nodes,
- * because onnxruntime's CPU provider has no fast ConvInteger kernel. Weights that no float node
- * reads any more are removed, which is what makes the file smaller.
+ * onnxruntime-node 1.30 fuses into one com.microsoft DynamicQuantizeMatMul node. Nodes are chosen by name. A node whose second input
+ * is no stored 2-D float weight stays in float and is listed in `skipped` with the reason. Such
+ * nodes are attention's query-key product and a tied head read through a Transpose. Conv nodes
+ * are listed too, because onnxruntime's CPU provider has no fast ConvInteger kernel. Weights
+ * that no float node reads any more are removed, which is what makes the file smaller.
  *
  * @throws Error when `include` names a node that the model does not have
  */

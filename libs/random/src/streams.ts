@@ -8,4 +8,5 @@ export const RandomStream = {
   dropout: 3,
   shiftAugment: 4,
   sampling: 5,
+  growth: 6,
 } as const;

@@ -1,0 +1,120 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { basename, resolve } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { loadMnist } from '@ringtrain/data';
+import { deepenMlp, widenMlp } from '@ringtrain/grow';
+import { createLogger } from '@ringtrain/logging';
+import { mlpInferenceModel, readMlpModel, type MlpModel } from '@ringtrain/models';
+import { parseCommand, positiveInt, requireString, UsageError } from '../args.js';
+import { measureRow, readSourceRun } from './model-row.js';
+import { addReportRow } from './report-file.js';
+
+export const GROW_HELP = `Usage: ringtrain grow --model FILE --out FILE (--widen W1,W2,... | --deepen-after K) [options]
+
+Writes a larger MLP that computes the same function as --model (Net2Net), so
+that training can continue from it: --set init.from=OUT with the new
+model.hidden. --widen gives every hidden layer its new width: new units copy
+units of the layer, their outgoing weights are shared between the copies, and
+zero-sum noise on the copies breaks their symmetry. --deepen-after K inserts an
+identity layer after hidden layer K. The command compares the outputs of both
+models on the test images and reports the largest difference.
+
+Options:
+  --model FILE         an MLP model.onnx that ringtrain exported
+  --out FILE           where to write the grown model
+  --widen W1,W2,...    new width of each hidden layer (at least the current one)
+  --deepen-after K     add an identity hidden layer after hidden layer K (0-based)
+  --seed S             seed of the copied units and of the noise (default 0)
+  --noise X            noise std relative to each layer's weight std (default 0.01)
+  --config FILE        run config of the test data (default: config.json beside --model)
+  --report FILE        add a row for the grown model to this report.json
+  --name NAME          name of that row (default: the --out file name without .onnx)
+  --threads N          onnxruntime threads of the speed measurement (default 1)
+  -h, --help           show this help`;
+
+/** Returns the largest absolute difference between the logits of two models on the same images. */
+async function maxLogitDifference(a: Uint8Array, b: Uint8Array, images: Float32Array, features: number): Promise<number> {
+  const input = new ort.Tensor('float32', images, [images.length / features, features]);
+  const run = async (bytes: Uint8Array) => {
+    const session = await ort.InferenceSession.create(bytes);
+    const out = (await session.run({ input }))['logits']!.data as Float32Array;
+    await session.release();
+    return out;
+  };
+  const [x, y] = [await run(a), await run(b)];
+  return x.reduce((m, v, i) => Math.max(m, Math.abs(v - y[i]!)), 0);
+}
+
+function parseWidths(text: string): number[] {
+  const widths = text.split(',').map(Number);
+  if (widths.some((w) => !Number.isInteger(w) || w < 1)) throw new UsageError(`--widen takes positive integers separated by commas, got '${text}'`);
+  return widths;
+}
+
+export async function growCommand(argv: string[]): Promise<number> {
+  const values = parseCommand('grow', argv, {
+    model: { type: 'string' },
+    out: { type: 'string' },
+    widen: { type: 'string' },
+    'deepen-after': { type: 'string' },
+    seed: { type: 'string' },
+    noise: { type: 'string' },
+    config: { type: 'string' },
+    report: { type: 'string' },
+    name: { type: 'string' },
+    threads: { type: 'string' },
+  });
+  if (values['help']) {
+    process.stdout.write(GROW_HELP + '\n');
+    return 0;
+  }
+  const modelPath = resolve(requireString(values, 'model', 'grow'));
+  const out = resolve(requireString(values, 'out', 'grow'));
+  const widen = values['widen'] as string | undefined;
+  const deepen = values['deepen-after'] as string | undefined;
+  if ((widen === undefined) === (deepen === undefined)) throw new UsageError('grow: give exactly one of --widen and --deepen-after');
+  const seed = values['seed'] === undefined ? 0 : Number(values['seed']);
+  if (!Number.isInteger(seed) || seed < 0) throw new UsageError(`--seed must be an integer >= 0, got '${String(values['seed'])}'`);
+  const noise = values['noise'] === undefined ? 0.01 : Number(values['noise']);
+  if (!(noise >= 0)) throw new UsageError(`--noise must be a number >= 0, got '${String(values['noise'])}'`);
+  const threads = values['threads'] === undefined ? 1 : positiveInt(values['threads'] as string, 'threads');
+
+  let original: MlpModel;
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(modelPath);
+    original = readMlpModel(bytes);
+  } catch (err) {
+    throw new UsageError(`cannot read --model ${modelPath} as an MLP: ${(err as Error).message}`);
+  }
+  let grown: MlpModel;
+  try {
+    grown = widen !== undefined ? widenMlp(original, parseWidths(widen), { seed, noise }) : deepenMlp(original, Number(deepen));
+  } catch (err) {
+    if (err instanceof UsageError) throw err;
+    throw new UsageError(`grow: ${(err as Error).message}`);
+  }
+  const grownBytes = mlpInferenceModel(grown.config, grown.params);
+  const source = readSourceRun(modelPath, values['config'] as string | undefined);
+  const test = loadMnist({ dir: source?.config.data.path, split: 'test' });
+  const images = Float32Array.from(test.images, (v) => v / 255);
+  const difference = await maxLogitDifference(bytes, grownBytes, images, original.config.inputSize);
+  writeFileSync(out, grownBytes);
+
+  const lines = [
+    `hidden layers ${original.config.hidden.join('-')} -> ${grown.config.hidden.join('-')}`,
+    `max |grown - original| of the logits over ${test.count.toLocaleString('en-US')} test images: ${difference.toExponential(2)}`,
+  ];
+  const reportPath = values['report'] as string | undefined;
+  if (reportPath !== undefined) {
+    if (source === undefined) throw new UsageError(`--report needs the run config of the model; no config.json beside ${modelPath}, so pass --config FILE`);
+    const logger = createLogger({ role: 'cli' });
+    const config = { ...source.config, model: { ...source.config.model, hidden: grown.config.hidden } };
+    const row = await measureRow((values['name'] as string | undefined) ?? basename(out).replace(/\.onnx$/, ''), grownBytes, { ...source, config }, grown.params.length, threads, logger);
+    addReportRow(resolve(reportPath), row, threads);
+    lines.push(`added row '${row.name}' to ${resolve(reportPath)}`);
+  }
+  lines.push(`wrote ${out}`, `continue training with --set init.from=${out} --set model.hidden=${grown.config.hidden.join(',')}`);
+  process.stdout.write(lines.join('\n') + '\n');
+  return 0;
+}

@@ -1,0 +1,1 @@
+export { deepenMlp, widenMlp, type WidenOptions } from './mlp-growth.js';
