@@ -1,0 +1,1 @@
+export { pruneUnits, unitImportance } from './structured.js';
