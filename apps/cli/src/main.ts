@@ -9,6 +9,7 @@ import { ModelFileError } from './generate/model.js';
 import { LAUNCH_HELP, launchCommand } from './launch-command.js';
 import { PIPELINE_HELP, pipelineCommand } from './pipeline/pipeline-command.js';
 import { GROW_HELP, growCommand } from './compress/grow-command.js';
+import { MEASURE_HELP, measureCommand } from './compress/measure-command.js';
 import { PRUNE_HELP, pruneCommand } from './compress/prune-command.js';
 import { QUANTIZE_HELP, quantizeCommand } from './compress/quantize-command.js';
 import { WORKER_HELP, workerCommand } from './worker-command.js';
@@ -28,6 +29,7 @@ Commands:
   quantize      an int8 copy of a model.onnx, optionally added to a report
   grow          a wider or deeper MLP that computes the same function
   prune         a smaller dense MLP without its least important hidden units
+  measure       evaluate and time a run's model.onnx as a row of a report
   config-keys   list every run config key with its type and default
 
 Run 'ringtrain <command> --help' for the options of a command.`;
@@ -42,6 +44,7 @@ const commands: Record<string, { run: (argv: string[]) => Promise<number>; help:
   quantize: { run: quantizeCommand, help: QUANTIZE_HELP },
   grow: { run: growCommand, help: GROW_HELP },
   prune: { run: pruneCommand, help: PRUNE_HELP },
+  measure: { run: measureCommand, help: MEASURE_HELP },
   'config-keys': {
     run: async () => {
       process.stdout.write(describeFields(RUN_CONFIG_SCHEMA).join('\n') + '\n');

@@ -35,6 +35,13 @@ describe('ringtrain prune', () => {
     const config = writeConfig(scratch, 'tune', { model: { hidden: [20, 15] }, train: { batchSize: 64, steps: 3 }, cluster: { threadsPerWorker: 1 } });
     const tune = await cli(['launch', '--config', config, '--workers', '2', '--runs-dir', join(scratch, 'runs'), '--set', `init.from=${out}`]);
     expect(tune.code, tune.output).toBe(0);
+    // The fine-tuned model joins the same report beside the pruned one.
+    const runDir = /^run directory (\S+)$/m.exec(tune.output)![1]!;
+    const measured = await cli(['measure', '--model', join(runDir, 'model.onnx'), '--report', report, '--name', 'units-50-tuned']);
+    expect(measured.code, measured.output).toBe(0);
+    const after = (JSON.parse(readFileSync(report, 'utf8')) as { models: Record<string, unknown>[] }).models;
+    expect(after.map((r) => r['name'])).toEqual(['units-50', 'units-50-tuned']);
+    expect(after[1]).toHaveProperty('trainWallSeconds');
   });
 
   it('EXPECTED FAILURE - no --structured, or widths beyond the layers', async () => {

@@ -1,0 +1,54 @@
+import { readFileSync } from 'node:fs';
+import { basename, dirname, resolve } from 'node:path';
+import { createLogger } from '@ringtrain/logging';
+import { parseCommand, positiveInt, requireString, UsageError } from '../args.js';
+import { measureRow, readSourceRun } from './model-row.js';
+import { addReportRow } from './report-file.js';
+
+export const MEASURE_HELP = `Usage: ringtrain measure --model RUN/model.onnx --report FILE [options]
+
+Evaluates a model.onnx on its run's held-out data, measures its latency at
+batch 1 and throughput at batch 256, and adds the row to a report.json, for
+example a fine-tuned model beside the models of a pipeline.
+
+Options:
+  --model FILE     the model.onnx of a run directory
+  --report FILE    the report.json to add the row to (made if missing)
+  --name NAME      name of the row (default: the name of the run directory)
+  --config FILE    run config of the data (default: config.json beside --model)
+  --threads N      onnxruntime threads of the speed measurement (default 1)
+  -h, --help       show this help`;
+
+export async function measureCommand(argv: string[]): Promise<number> {
+  const values = parseCommand('measure', argv, {
+    model: { type: 'string' },
+    report: { type: 'string' },
+    name: { type: 'string' },
+    config: { type: 'string' },
+    threads: { type: 'string' },
+  });
+  if (values['help']) {
+    process.stdout.write(MEASURE_HELP + '\n');
+    return 0;
+  }
+  const modelPath = resolve(requireString(values, 'model', 'measure'));
+  const reportPath = resolve(requireString(values, 'report', 'measure'));
+  const threads = values['threads'] === undefined ? 1 : positiveInt(values['threads'] as string, 'threads');
+  const source = readSourceRun(modelPath, values['config'] as string | undefined);
+  if (source === undefined) throw new UsageError(`no config.json beside ${modelPath}; pass --config FILE with the run config of its data`);
+  const parameters = source.summary['parameters'];
+  if (parameters === undefined) throw new UsageError(`no summary.json with 'parameters' beside ${modelPath}; measure the model.onnx of a finished run`);
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(modelPath);
+  } catch (err) {
+    throw new UsageError(`cannot read --model ${modelPath}: ${(err as Error).message}`);
+  }
+  const name = (values['name'] as string | undefined) ?? basename(dirname(modelPath));
+  const row = await measureRow(name, bytes, source, parameters, threads, createLogger({ role: 'cli' }));
+  const wall = source.summary['wallSeconds'];
+  if (wall !== undefined) row.trainWallSeconds = wall;
+  addReportRow(reportPath, row, threads);
+  process.stdout.write(`added row '${name}' to ${reportPath}: ${JSON.stringify(row)}\n`);
+  return 0;
+}
