@@ -34,16 +34,19 @@ export async function measureCommand(argv: string[]): Promise<number> {
   const modelPath = resolve(requireString(values, 'model', 'measure'));
   const reportPath = resolve(requireString(values, 'report', 'measure'));
   const threads = values['threads'] === undefined ? 1 : positiveInt(values['threads'] as string, 'threads');
+
   const source = readSourceRun(modelPath, values['config'] as string | undefined);
   if (source === undefined) throw new UsageError(`no config.json beside ${modelPath}; pass --config FILE with the run config of its data`);
   const parameters = source.summary['parameters'];
   if (parameters === undefined) throw new UsageError(`no summary.json with 'parameters' beside ${modelPath}; measure the model.onnx of a finished run`);
+
   let bytes: Buffer;
   try {
     bytes = readFileSync(modelPath);
   } catch (err) {
     throw new UsageError(`cannot read --model ${modelPath}: ${(err as Error).message}`);
   }
+
   const name = (values['name'] as string | undefined) ?? basename(dirname(modelPath));
   const row = await measureRow(name, bytes, source, parameters, threads, createLogger({ role: 'cli' }));
   const wall = source.summary['wallSeconds'];

@@ -60,6 +60,7 @@ export async function pruneCommand(argv: string[]): Promise<number> {
     throw new UsageError('prune: pass --structured; magnitude pruning with fine-tuning in the cluster is not available in this command');
   }
   const threads = values['threads'] === undefined ? 1 : positiveInt(values['threads'] as string, 'threads');
+
   let original: MlpModel;
   try {
     original = readMlpModel(readFileSync(modelPath));
@@ -73,12 +74,14 @@ export async function pruneCommand(argv: string[]): Promise<number> {
     if (err instanceof UsageError) throw err;
     throw new UsageError(`prune: ${(err as Error).message}`);
   }
+
   const bytes = mlpInferenceModel(pruned.config, pruned.params);
   writeFileSync(out, bytes);
   const lines = [
     `hidden layers ${original.config.hidden.join('-')} -> ${pruned.config.hidden.join('-')}, ` +
       `parameters ${original.params.length.toLocaleString('en-US')} -> ${pruned.params.length.toLocaleString('en-US')}`,
   ];
+
   const source = readSourceRun(modelPath, values['config'] as string | undefined);
   const reportPath = values['report'] as string | undefined;
   if (reportPath !== undefined) {
