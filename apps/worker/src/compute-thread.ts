@@ -21,6 +21,7 @@ import {
 } from './compute-protocol.js';
 import { createTask } from './tasks/create-task.js';
 import { TeacherRunner } from './tasks/teacher-runner.js';
+import { WeightPruner } from './weight-pruner.js';
 import type { TaskFeeds, TrainingTask } from './tasks/training-task.js';
 
 /** Builds the learning-rate schedule, with errors that name the config keys. */
@@ -73,6 +74,8 @@ class ComputeWorker {
   private readonly schedule: LrSchedule;
   private readonly totalSteps: number;
   private readonly microBatch: number;
+  /** Gradual magnitude pruning, for a run with prune.sparsity above 0. */
+  private readonly pruner: WeightPruner | undefined;
 
   constructor(private readonly init: ComputeInit) {
     this.config = init.config;
@@ -104,6 +107,7 @@ class ComputeWorker {
     });
     this.totalSteps = config.train.steps ?? (config.train.epochs ?? 1) * this.sampler.stepsPerEpoch;
     this.schedule = scheduleFor(config, this.totalSteps);
+    this.pruner = this.graph.weightMasks === undefined ? undefined : new WeightPruner(this.graph, this.params, config, this.totalSteps);
   }
 
   async setup(teacher: Uint8Array | undefined): Promise<ComputeReply> {
@@ -154,6 +158,7 @@ class ComputeWorker {
     const feeds: Record<string, ort.Tensor> = { ...filled.feeds };
     // The evaluation graph has no training-only tensors, so each graph gets its own parameters.
     for (const spec of graph.parameters) feeds[spec.name] = this.parameterTensors[spec.name]!;
+    if (graph.weightMasks !== undefined) this.pruner!.addFeeds(feeds);
     // A distillation graph takes the teacher's logits (and hidden states) of the same batch, computed here.
     if (graph.teacherInput !== undefined) {
       const teacher = await this.teacher!.run(filled.feeds[this.task.studentData.name]!);
@@ -197,6 +202,7 @@ class ComputeWorker {
     const started = performance.now();
     const { epoch, stepInEpoch } = this.sampler.locate(step);
     const { sampleIds } = this.sampler.rankBatch(epoch, stepInEpoch);
+    this.pruner?.beforeStep(step, this.optimizer);
     this.stats.fill(0);
     // A rank without samples in a short last batch still joins the all-reduce, with zeros.
     if (sampleIds.length === 0) this.grads.fill(0);
@@ -291,6 +297,7 @@ class ComputeWorker {
       if (name.startsWith('optimizer.')) buffers[name.slice('optimizer.'.length)] = buffer;
     }
     this.optimizer.importState({ name: String(state['optimizer']), step: Number(state['optimizerStep']), buffers });
+    this.pruner?.restore(Number(state['optimizerStep']));
     return { type: 'done' };
   }
 

@@ -90,6 +90,17 @@ export const RUN_CONFIG_SCHEMA: ObjectField = {
         everySteps: { kind: 'number', integer: true, min: 0, default: 0, doc: 'write a checkpoint every this many steps (0: at the end only)' },
       },
     },
+    prune: {
+      kind: 'object',
+      doc: 'gradual magnitude pruning of the weight matrices during training (mlp)',
+      fields: {
+        sparsity: { kind: 'number', min: 0, max: 0.99, default: 0, doc: 'final share of weights set to 0; 0 turns pruning off' },
+        scope: { kind: 'string', values: ['global', 'layer'], default: 'global', doc: 'one magnitude threshold over all weight matrices, or the same share in each' },
+        startStep: { kind: 'number', integer: true, min: 0, default: 0, doc: 'step of the first mask update' },
+        endStep: { kind: 'number', integer: true, min: 0, default: 0, doc: 'step at which the sparsity reaches its target (0: the last step of the run)' },
+        every: { kind: 'number', integer: true, min: 1, default: 100, doc: 'steps between mask updates' },
+      },
+    },
     init: {
       kind: 'object',
       doc: 'initial parameters taken from a saved model instead of the seed',
@@ -176,6 +187,7 @@ export interface RunConfig {
   schedule: { name: 'constant' | 'step' | 'cosine'; warmupSteps: number; minLr: number; stepSize: number; gamma: number };
   checkpoint: { everySteps: number };
   init: { from?: string; blocks?: number[] };
+  prune: { sparsity: number; scope: 'global' | 'layer'; startStep: number; endStep: number; every: number };
   distill: {
     teacher?: string;
     temperature: number;
@@ -238,6 +250,13 @@ function checkCrossFields(config: RunConfig): void {
       'schedule.minLr',
       `schedule.minLr ${config.schedule.minLr} is above optim.lr ${config.optim.lr}; the cosine schedule decays from optim.lr to schedule.minLr`,
     );
+  }
+  const { sparsity, startStep, endStep } = config.prune;
+  if (sparsity > 0 && config.model.kind !== 'mlp') {
+    throw new ConfigError('prune.sparsity', `pruning during training is built for mlp models, but model.kind is ${config.model.kind}; set prune.sparsity=0`);
+  }
+  if (sparsity > 0 && endStep !== 0 && endStep < startStep) {
+    throw new ConfigError('prune.endStep', `prune.endStep ${endStep} is before prune.startStep ${startStep}; the sparsity ramps up between them`);
   }
   const pairs: Record<string, string> = { mlp: 'mnist', gpt: 'text', encoder: 'spam' };
   if (pairs[config.model.kind] !== config.data.name) {

@@ -14,6 +14,7 @@ export type {
   TeacherHiddenInput,
   TeacherInput,
   TrainingGraph,
+  WeightMaskInput,
 } from './training-graph.js';
 export { gptInferenceModel, gptParameters, gptTrainingGraph, type GptConfig, type GptGraphOptions } from './gpt.js';
 export {

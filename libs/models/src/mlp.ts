@@ -2,7 +2,7 @@ import { buildGradients } from '@ringtrain/autodiff';
 import { addDistillationLoss } from '@ringtrain/distill';
 import { Graph, serializeModel, tensor, type Value } from '@ringtrain/graph';
 import { layoutParameters, parameterCount, type ParameterSpec } from './parameters.js';
-import type { DistillSettings, GradientLayout, MaskInput, TeacherInput, TrainingGraph } from './training-graph.js';
+import type { DistillSettings, GradientLayout, MaskInput, TeacherInput, TrainingGraph, WeightMaskInput } from './training-graph.js';
 
 /** A multilayer perceptron with ReLU hidden layers and optional dropout. */
 export interface MlpConfig {
@@ -31,6 +31,11 @@ export interface TrainingGraphOptions {
   dtype?: 'float32' | 'float64';
   /** Train on a teacher's soft targets: adds the input `teacher_logits` [batch, classes]. @defaultValue none */
   distill?: DistillSettings;
+  /**
+   * Adds one 0/1 input `prune_mask.<name>` per weight matrix, multiplied into the weight, so a
+   * pruned weight neither acts nor gets a gradient. @defaultValue false
+   */
+  weightMasks?: boolean;
 }
 
 const DEFAULT_MEAN = 0.1307;
@@ -141,7 +146,14 @@ export function mlpTrainingGraph(cfg: MlpConfig, options: TrainingGraphOptions =
   });
 
   // Forward, loss and accuracy.
-  const logits = mlpForward(g, cfg, input, (spec) => params[specs.indexOf(spec)]!, specs, (layer) => masks.get(layer));
+  const weightMasks: WeightMaskInput[] = [];
+  const effective = specs.map((spec, i) => {
+    if (options.weightMasks !== true || !spec.decay) return params[i]!;
+    const name = `prune_mask.${spec.name}`;
+    weightMasks.push({ name, parameter: spec.name });
+    return g.op('Mul', [params[i]!, g.input(name, dtype, spec.shape)], {}, { name: `${spec.name}/pruned` });
+  });
+  const logits = mlpForward(g, cfg, input, (spec) => effective[specs.indexOf(spec)]!, specs, (layer) => masks.get(layer));
   const teacherInput: TeacherInput | undefined = options.distill && { name: 'teacher_logits', classes: cfg.classes, rowsPerSample: 1 };
   const lossSum = teacherInput === undefined
     ? g.op('SoftmaxCrossEntropyLoss', [logits, labels], { reduction: 'sum' }, { name: 'loss' })
@@ -177,6 +189,7 @@ export function mlpTrainingGraph(cfg: MlpConfig, options: TrainingGraphOptions =
     maskInputs,
     termsPerSample: 1,
     ...(teacherInput === undefined ? {} : { teacherInput }),
+    ...(weightMasks.length === 0 ? {} : { weightMasks }),
     outputs: { lossSum: 'loss_sum', correct: 'correct', gradients: gradientNames, gradientLayout: layout },
   };
 }

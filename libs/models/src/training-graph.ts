@@ -51,6 +51,13 @@ export interface HiddenDistillSettings {
   weight: number;
 }
 
+/** A pruning mask input: 0 or 1 per element of a weight, of the weight's shape. */
+export interface WeightMaskInput {
+  name: string;
+  /** Name of the parameter that the mask multiplies. */
+  parameter: string;
+}
+
 /** A teacher hidden-state input of a distillation training graph: float32 [rows, width]. */
 export interface TeacherHiddenInput {
   name: string;
@@ -87,6 +94,8 @@ export interface TrainingGraph {
    * times `rowsPerSample` (1 for classifiers, seq for language models).
    */
   teacherInput?: TeacherInput;
+  /** Pruning masks of a graph built with weight masks, one per weight matrix. */
+  weightMasks?: WeightMaskInput[];
   /** Teacher hidden states that a graph with hidden-state distillation takes, in feed order. */
   teacherHiddenInputs?: TeacherHiddenInput[];
   outputs: {

@@ -88,7 +88,8 @@ export class ImageClassifierTask implements TrainingTask {
   ) {
     // One graph with a symbolic batch serves training and evaluation, unless training distils.
     const distill = distillSettings(config);
-    this.trainGraph = mlpTrainingGraph(mlpConfigOf(config), distill === undefined ? {} : { distill });
+    const weightMasks = config.prune.sparsity > 0;
+    this.trainGraph = mlpTrainingGraph(mlpConfigOf(config), { ...(distill === undefined ? {} : { distill }), weightMasks });
     this.evalGraph = distill === undefined ? this.trainGraph : mlpTrainingGraph(mlpConfigOf(config));
     this.train = loadDataset(config, 'train');
     // The test split is loaded now so that a broken test file stops the run before training, not after it.
