@@ -8,6 +8,7 @@ import {
   type Node,
   type Value,
 } from '@ringtrain/graph';
+import { checkQuantizedReader, isQuantizer, rangeGradientError, straightThroughGradient } from './straight-through.js';
 import { GradientError, VjpContext } from './vjp-context.js';
 import { VJP_RULES, type VjpRule } from './vjp-rules.js';
 
@@ -31,10 +32,13 @@ export interface GradientRequest {
  * the graph, and returns one gradient per entry of `wrt`, in order. Nodes are visited in reverse
  * topological order. A value used more than once gets the sum of its cotangents. Integer,
  * boolean and constant values get none. A `wrt` value that the loss does not depend on gets a
- * zero gradient.
+ * zero gradient. A fake quantiser, a QuantizeLinear or DynamicQuantizeLinear whose integer
+ * output a DequantizeLinear with the same scale and zero point reads back, gets the
+ * straight-through gradient (see straight-through.ts).
  *
  * @throws GradientError when a node between `wrt` and the loss has an op without a rule, when
- *   the loss is not a scalar, or when a seed's shape differs from its value's
+ *   the loss is not a scalar, when a seed's shape differs from its value's, or when a quantiser
+ *   of a value that needs a gradient is used other than as a fake quantiser
  */
 export function buildGradients(graph: Graph, request: GradientRequest): Value[] {
   const rules = { ...VJP_RULES, ...request.rules };
@@ -70,12 +74,15 @@ export function buildGradients(graph: Graph, request: GradientRequest): Value[] 
     addCotangent(value, cotangent);
   }
 
-  // Forward pass over the nodes: which float values depend on a wrt value.
+  // Forward pass over the nodes: which values depend on a wrt value. Float values do, and the
+  // integer output of a quantiser of such a value, which its DequantizeLinear reads back.
   const dependsOnWrt = new Set<Value>(request.wrt.filter((v) => isFloatDType(v.dtype)));
   for (const node of forward) {
-    if (node.inputs.some((input) => input !== undefined && dependsOnWrt.has(input))) {
-      for (const output of node.outputs) if (isFloatDType(output.dtype)) dependsOnWrt.add(output);
-    }
+    const dependent = node.inputs.filter((input): input is Value => input !== undefined && dependsOnWrt.has(input));
+    if (dependent.length === 0) continue;
+    for (const input of dependent) if (!isFloatDType(input.dtype)) checkQuantizedReader(node, input);
+    for (const output of node.outputs) if (isFloatDType(output.dtype)) dependsOnWrt.add(output);
+    if (isQuantizer(node) && dependsOnWrt.has(node.inputs[0]!)) dependsOnWrt.add(node.outputs[0]!);
   }
 
   // Reverse pass: each node with a cotangent on an output and an input that needs a gradient.
@@ -95,6 +102,13 @@ export function buildGradients(graph: Graph, request: GradientRequest): Value[] 
     if (gradOutputs.every((g) => g === undefined)) continue;
     const needs = node.inputs.map((input) => input !== undefined && dependsOnWrt.has(input));
     if (!needs.some(Boolean)) continue;
+    if (isQuantizer(node)) throw rangeGradientError(node);
+    if (node.opType === 'DequantizeLinear' && rules['DequantizeLinear'] === undefined) {
+      const { input, gradient } = straightThroughGradient(new VjpContext(graph, node, gradOutputs, needs));
+      checkGradient(node, 0, input, gradient);
+      addCotangent(input, gradient);
+      continue;
+    }
     const rule = rules[node.opType];
     if (rule === undefined) throw missingRule(node);
     const grads = rule(new VjpContext(graph, node, gradOutputs, needs));

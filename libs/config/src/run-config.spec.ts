@@ -94,6 +94,23 @@ describe('resolveRunConfig', () => {
     expect(() => resolveRunConfig({ train: { epochs: 1 } }, ['train.steps=5', 'train.epochs=2'])).toThrow(/both train.epochs and train.steps/);
   });
 
+  it('fills the quantisation-aware training defaults', () => {
+    const config = resolveRunConfig({ train: { epochs: 1 } }, ['quant.aware=true', 'quant.activationRange=batch']);
+    expect(config.quant).toEqual({ aware: true, perChannel: true, activations: true, activationRange: 'batch' });
+    expect(resolveRunConfig({ train: { epochs: 1 } }).quant.aware).toBe(false);
+  });
+
+  it('EXPECTED FAILURE - quantisation-aware training of a GPT', () => {
+    const raw = { model: { kind: 'gpt' }, data: { name: 'text' }, train: { steps: 1 }, quant: { aware: true } };
+    expect(() => resolveRunConfig(raw)).toThrow(ConfigError);
+    expect(() => resolveRunConfig(raw)).toThrow(/quantisation-aware training is built for mlp models, but model.kind is gpt; set quant.aware=false/);
+    try {
+      resolveRunConfig(raw);
+    } catch (err) {
+      expect((err as ConfigError).key).toBe('quant.aware');
+    }
+  });
+
   it('does not modify its input', () => {
     const raw = { train: { epochs: 1 } };
     resolveRunConfig(raw, ['train.batchSize=64']);

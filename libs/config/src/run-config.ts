@@ -101,6 +101,16 @@ export const RUN_CONFIG_SCHEMA: ObjectField = {
         every: { kind: 'number', integer: true, min: 1, default: 100, doc: 'steps between mask updates' },
       },
     },
+    quant: {
+      kind: 'object',
+      doc: 'quantisation-aware training: the int8 arithmetic of quantize --mode dynamic in the forward pass (mlp)',
+      fields: {
+        aware: { kind: 'boolean', default: false, doc: 'fake-quantise every Gemm weight and input while training, and also write model-int8.onnx' },
+        perChannel: { kind: 'boolean', default: true, doc: 'one int8 weight scale per output channel, as quantize does by default; false: one per weight matrix (quantize --per-tensor)' },
+        activations: { kind: 'boolean', default: true, doc: 'fake-quantise the Gemm inputs as uint8 too; false trains int8 weights with float inputs, although model-int8.onnx quantises its inputs' },
+        activationRange: { kind: 'string', values: ['sample', 'batch'], default: 'sample', doc: 'uint8 range of each sample, the same for any number of workers, or of each micro-batch (batchSize / workers / accumulate rows), which changes with the number of workers' },
+      },
+    },
     init: {
       kind: 'object',
       doc: 'initial parameters taken from a saved model instead of the seed',
@@ -188,6 +198,7 @@ export interface RunConfig {
   checkpoint: { everySteps: number };
   init: { from?: string; blocks?: number[] };
   prune: { sparsity: number; scope: 'global' | 'layer'; startStep: number; endStep: number; every: number };
+  quant: { aware: boolean; perChannel: boolean; activations: boolean; activationRange: 'sample' | 'batch' };
   distill: {
     teacher?: string;
     temperature: number;
@@ -257,6 +268,9 @@ function checkCrossFields(config: RunConfig): void {
   }
   if (sparsity > 0 && endStep !== 0 && endStep < startStep) {
     throw new ConfigError('prune.endStep', `prune.endStep ${endStep} is before prune.startStep ${startStep}; the sparsity ramps up between them`);
+  }
+  if (config.quant.aware && config.model.kind !== 'mlp') {
+    throw new ConfigError('quant.aware', `quantisation-aware training is built for mlp models, but model.kind is ${config.model.kind}; set quant.aware=false`);
   }
   const pairs: Record<string, string> = { mlp: 'mnist', gpt: 'text', encoder: 'spam' };
   if (pairs[config.model.kind] !== config.data.name) {

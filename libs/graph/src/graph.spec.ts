@@ -203,3 +203,32 @@ describe('shape inference', () => {
     expect(() => g.op('Add', [m, d])).toThrow(/share one dtype/);
   });
 });
+
+describe('quantisation op schemas', () => {
+  const g = new Graph();
+  const x = g.input('x', 'float32', ['batch', 4]);
+
+  it('infers QuantizeLinear, DequantizeLinear and DynamicQuantizeLinear', () => {
+    const scale = g.input('scale', 'float32', [4]);
+    const zeroPoint = g.constant(tensor('int8', [4], [0, 0, 0, 0]));
+    const q = g.op('QuantizeLinear', [x, scale, zeroPoint], { axis: 1 });
+    expect([q.dtype, q.shape]).toEqual(['int8', ['batch', 4]]);
+    expect(g.op('QuantizeLinear', [x, g.scalar(0.5, 'float32')]).dtype).toBe('uint8');
+    const y = g.op('DequantizeLinear', [q, scale, zeroPoint], { axis: 1 });
+    expect([y.dtype, y.shape]).toEqual(['float32', ['batch', 4]]);
+    const outputs = g.node('DynamicQuantizeLinear', [x]);
+    expect(outputs.map((v) => [v.dtype, v.shape])).toEqual([['uint8', ['batch', 4]], ['float32', []], ['uint8', []]]);
+  });
+
+  it('EXPECTED FAILURE - per-axis scale of another size', () => {
+    const scale = g.input('scale3', 'float32', [3]);
+    expect(() => g.op('QuantizeLinear', [x, scale], { axis: 1 })).toThrow(ShapeError);
+    expect(() => g.op('QuantizeLinear', [x, scale], { axis: 1 })).toThrow(/per-axis scale 'scale3' \[3\] must have the size of axis 1 of \[batch, 4\]/);
+  });
+
+  it('EXPECTED FAILURE - zero point of another type', () => {
+    const q = g.op('QuantizeLinear', [x, g.scalar(0.5, 'float32')]);
+    const zeroPoint = g.constant(tensor('int8', [], [0]));
+    expect(() => g.op('DequantizeLinear', [q, g.scalar(0.5, 'float32'), zeroPoint])).toThrow(/zero point is int8 but input '.*' is uint8/);
+  });
+});

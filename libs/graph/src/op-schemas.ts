@@ -260,6 +260,36 @@ function sliceLength(dim: number, start: number, end: number, step: number): num
   return Math.max(0, Math.ceil((e - s) / step));
 }
 
+/**
+ * Checks the scale and zero point of QuantizeLinear or DequantizeLinear at opset 17 for the
+ * input `x`: a scalar for the whole tensor, or a 1-D tensor of x's size along `axis`, and a zero
+ * point of the scale's shape. Returns the zero point's dtype, undefined when it is absent.
+ */
+function checkQuantParams(ctx: InferContext, x: Value): DType | undefined {
+  const [scale, zeroPoint] = [ctx.input(1), ctx.optional(2)];
+  requireDType(scale, ['float32'], 'scale');
+  if (scale.shape.length === 1) {
+    const axis = normalizeAxis(ctx.int('axis', 1), x.shape.length, 'axis');
+    if (scale.shape[0] !== x.shape[axis]) {
+      throw new ShapeError(
+        `per-axis scale '${scale.name}' ${formatShape(scale.shape)} must have the size of axis ${axis} ` +
+          `of ${formatShape(x.shape)}`,
+      );
+    }
+  } else if (scale.shape.length !== 0) {
+    throw new ShapeError(`scale '${scale.name}' must be a scalar or 1-D, got ${formatShape(scale.shape)}`);
+  }
+  if (zeroPoint === undefined) return undefined;
+  requireDType(zeroPoint, ['int8', 'uint8'], 'zero point');
+  if (zeroPoint.shape.length !== scale.shape.length || zeroPoint.shape.some((d, i) => d !== scale.shape[i])) {
+    throw new ShapeError(
+      `zero point '${zeroPoint.name}' ${formatShape(zeroPoint.shape)} must have the shape of the scale ` +
+        `${formatShape(scale.shape)}`,
+    );
+  }
+  return zeroPoint.dtype;
+}
+
 const castSchema: OpSchema = {
   inputs: [1, 1],
   outputs: [1, 1],
@@ -294,6 +324,7 @@ export const OP_SCHEMAS: Readonly<Record<string, OpSchema>> = {
   Reciprocal: unary(true),
   Erf: unary(true),
   Floor: unary(true),
+  Round: unary(true),
   Ceil: unary(true),
   Sin: unary(true),
   Cos: unary(true),
@@ -735,6 +766,41 @@ export const OP_SCHEMAS: Readonly<Record<string, OpSchema>> = {
     outputs: [1, 1],
     attributes: { upper: 'int' },
     infer: (ctx) => [sameAs(ctx.input(0))],
+  },
+  QuantizeLinear: {
+    inputs: [2, 3],
+    outputs: [1, 1],
+    attributes: { axis: 'int' },
+    infer(ctx) {
+      const x = ctx.input(0);
+      requireDType(x, ['float32'], 'input');
+      // The output takes the zero point's type, uint8 when there is none.
+      return [{ dtype: checkQuantParams(ctx, x) ?? 'uint8', shape: x.shape }];
+    },
+  },
+  DequantizeLinear: {
+    inputs: [2, 3],
+    outputs: [1, 1],
+    attributes: { axis: 'int' },
+    infer(ctx) {
+      const x = ctx.input(0);
+      requireDType(x, ['int8', 'uint8'], 'input');
+      const zeroPoint = checkQuantParams(ctx, x);
+      if (zeroPoint !== undefined && zeroPoint !== x.dtype) {
+        throw new ShapeError(`zero point is ${zeroPoint} but input '${x.name}' is ${x.dtype}; they must match`);
+      }
+      return [{ dtype: 'float32', shape: x.shape }];
+    },
+  },
+  DynamicQuantizeLinear: {
+    inputs: [1, 1],
+    outputs: [3, 3],
+    attributes: {},
+    infer(ctx) {
+      const x = ctx.input(0);
+      requireDType(x, ['float32'], 'input');
+      return [{ dtype: 'uint8', shape: x.shape }, { dtype: 'float32', shape: [] }, { dtype: 'uint8', shape: [] }];
+    },
   },
   Constant: {
     inputs: [0, 0],

@@ -5,6 +5,7 @@ export {
   type MlpConfig,
   type TrainingGraphOptions,
 } from './mlp.js';
+export { fakeQuantizeActivation, fakeQuantizeWeight, type FakeQuantSettings } from './fake-quant.js';
 export type {
   DataInput,
   DistillSettings,

@@ -1,6 +1,7 @@
 import { buildGradients } from '@ringtrain/autodiff';
 import { addDistillationLoss } from '@ringtrain/distill';
 import { Graph, serializeModel, tensor, type Value } from '@ringtrain/graph';
+import { fakeQuantizeActivation, fakeQuantizeWeight, type FakeQuantSettings } from './fake-quant.js';
 import { layoutParameters, parameterCount, type ParameterSpec } from './parameters.js';
 import type { DistillSettings, GradientLayout, MaskInput, TeacherInput, TrainingGraph, WeightMaskInput } from './training-graph.js';
 
@@ -36,6 +37,11 @@ export interface TrainingGraphOptions {
    * pruned weight neither acts nor gets a gradient. @defaultValue false
    */
   weightMasks?: boolean;
+  /**
+   * Fake-quantises every Gemm weight and input in the forward pass, with the arithmetic of the
+   * dynamic int8 export, for quantisation-aware training. Needs dtype float32. @defaultValue none
+   */
+  quant?: FakeQuantSettings;
 }
 
 const DEFAULT_MEAN = 0.1307;
@@ -86,7 +92,8 @@ function validate(cfg: MlpConfig): void {
 
 /**
  * Builds logits [batch, classes]: normalise, then for each layer Gemm (transB) and ReLU, with a
- * mask multiplied in front of each layer where `mask` returns one.
+ * mask multiplied in front of each layer where `mask` returns one. `gemmInput` maps the input
+ * of layer k's Gemm, after its mask, to what the Gemm reads (fake quantisation).
  */
 function mlpForward(
   g: Graph,
@@ -95,6 +102,7 @@ function mlpForward(
   param: (spec: ParameterSpec) => Value,
   specs: readonly ParameterSpec[],
   mask: (layer: number, width: number) => Value | undefined,
+  gemmInput: (x: Value, layer: number) => Value = (x) => x,
 ): Value {
   const dtype = input.dtype;
   const mean = g.scalar(cfg.inputMean ?? DEFAULT_MEAN, dtype, 'input_mean');
@@ -110,7 +118,7 @@ function mlpForward(
     const m = k === 0 ? undefined : mask(k, widths[k]!);
     if (m !== undefined) h = g.op('Mul', [h, m], {}, { name: `dropout${k}` });
     const [weight, bias] = [param(specs[2 * k]!), param(specs[2 * k + 1]!)];
-    h = g.op('Gemm', [h, weight, bias], { transB: 1 }, { name: `fc${k}` });
+    h = g.op('Gemm', [gemmInput(h, k), weight, bias], { transB: 1 }, { name: `fc${k}` });
     if (k < layers - 1) h = g.op('Relu', [h], {}, { name: `relu${k}` });
   }
   return h;
@@ -122,10 +130,13 @@ function mlpForward(
  * Dropout is a multiplication by masks that the caller makes, so training does not depend on
  * how samples are spread across ranks. Parameters are inputs, so one session serves every step.
  *
- * @throws RangeError when the config is invalid
+ * @throws RangeError when the config is invalid, or when fake quantisation is asked for with float64
  */
 export function mlpTrainingGraph(cfg: MlpConfig, options: TrainingGraphOptions = {}): TrainingGraph {
   const dtype = options.dtype ?? 'float32';
+  if (options.quant !== undefined && dtype !== 'float32') {
+    throw new RangeError(`fake quantisation needs dtype float32, got ${dtype}: ONNX QuantizeLinear at opset 17 takes float32 only`);
+  }
   const layout = options.gradientLayout ?? 'perParameter';
   const specs = mlpParameters(cfg);
   const g = new Graph('mlp_train');
@@ -147,13 +158,21 @@ export function mlpTrainingGraph(cfg: MlpConfig, options: TrainingGraphOptions =
 
   // Forward, loss and accuracy.
   const weightMasks: WeightMaskInput[] = [];
+  const { quant } = options;
   const effective = specs.map((spec, i) => {
-    if (options.weightMasks !== true || !spec.decay) return params[i]!;
-    const name = `prune_mask.${spec.name}`;
-    weightMasks.push({ name, parameter: spec.name });
-    return g.op('Mul', [params[i]!, g.input(name, dtype, spec.shape)], {}, { name: `${spec.name}/pruned` });
+    if (!spec.decay) return params[i]!;
+    let weight = params[i]!;
+    if (options.weightMasks === true) {
+      const name = `prune_mask.${spec.name}`;
+      weightMasks.push({ name, parameter: spec.name });
+      weight = g.op('Mul', [weight, g.input(name, dtype, spec.shape)], {}, { name: `${spec.name}/pruned` });
+    }
+    if (quant !== undefined && quant.weights !== 'none') weight = fakeQuantizeWeight(g, weight, quant.weights === 'perChannel', spec.name);
+    return weight;
   });
-  const logits = mlpForward(g, cfg, input, (spec) => effective[specs.indexOf(spec)]!, specs, (layer) => masks.get(layer));
+  const range = quant?.activations ?? 'none';
+  const gemmInput = range === 'none' ? undefined : (x: Value, layer: number) => fakeQuantizeActivation(g, x, range, `fc${layer}/input`);
+  const logits = mlpForward(g, cfg, input, (spec) => effective[specs.indexOf(spec)]!, specs, (layer) => masks.get(layer), gemmInput);
   const teacherInput: TeacherInput | undefined = options.distill && { name: 'teacher_logits', classes: cfg.classes, rowsPerSample: 1 };
   const lossSum = teacherInput === undefined
     ? g.op('SoftmaxCrossEntropyLoss', [logits, labels], { reduction: 'sum' }, { name: 'loss' })
