@@ -23,7 +23,8 @@ Options:
   -h, --help           show this help
 
 Writes runs/<run-id>/: config.json, metrics.jsonl, summary.json, model.onnx,
-checkpoints/ and logs/. Exits 0 when the run finished, 1 when it failed.`;
+checkpoints/ and logs/, and model-int8.onnx for a run with quant.aware=true.
+Exits 0 when the run finished, 1 when it failed.`;
 
 /** After a worker process fails: when the launcher stops the coordinator, and when it kills everything. */
 const COORDINATOR_STOP_MS = 10_000;
@@ -62,6 +63,11 @@ function printSummary(summary: Record<string, unknown>, runDir: string): void {
   if (typeof summary['testAccuracy'] === 'number') {
     const errors = summary['testErrors'];
     lines.push(`test accuracy ${(summary['testAccuracy'] * 100).toFixed(2)}% (${String(errors)} errors), from model.onnx`);
+  }
+  if (typeof summary['int8TestAccuracy'] === 'number') {
+    const accuracy = (summary['int8TestAccuracy'] * 100).toFixed(2);
+    const bytes = Number(summary['int8ModelBytes']).toLocaleString('en-US');
+    lines.push(`int8 test accuracy ${accuracy}% (${String(summary['int8TestErrors'])} errors), from model-int8.onnx (${bytes} bytes)`);
   }
   if (typeof summary['valLoss'] === 'number') {
     lines.push(`validation loss ${summary['valLoss'].toFixed(4)} nats per token, from model.onnx`);

@@ -11,16 +11,19 @@ const THREADS = 2;
  * Evaluates the exported model.onnx of a run on its held-out data and returns the summary keys:
  * `testAccuracy`, `testErrors` and `testLoss` for classifiers, `valLoss` and `valAccuracy`
  * for language models (every non-overlapping window of the validation text).
+ *
+ * @param file - name of the model in log lines
  */
 export async function evaluateExportedModel(
   config: RunConfig,
   modelBytes: Uint8Array,
   logger: Logger,
+  file = 'model.onnx',
 ): Promise<Record<string, number>> {
   switch (config.model.kind) {
     case 'mlp': {
       const test = loadMnist({ dir: config.data.path, split: 'test' });
-      logger.info({ samples: test.count }, 'evaluating model.onnx on the test set');
+      logger.info({ samples: test.count }, `evaluating ${file} on the test set`);
       const options = { features: config.model.inputSize, threads: THREADS };
       const result = await evaluateClassifier(modelBytes, test.images, test.labels, options);
       return {
@@ -40,7 +43,7 @@ export async function evaluateExportedModel(
         );
       }
       const starts = validationWindows(corpus.val.length, blockSize);
-      logger.info({ windows: starts.length, tokens: starts.length * blockSize }, 'evaluating model.onnx on the validation text');
+      logger.info({ windows: starts.length, tokens: starts.length * blockSize }, `evaluating ${file} on the validation text`);
       const result = await evaluateLanguageModel(modelBytes, corpus.val, starts, { blockSize, threads: THREADS });
       return { valLoss: result.loss, valAccuracy: result.accuracy };
     }
@@ -53,7 +56,7 @@ export async function evaluateExportedModel(
       const data = loadSpamAssassin({ dir: config.data.path, seed: config.seed, testFraction: config.data.testFraction });
       const seqLen = config.model.blockSize;
       const encoded = tokenizer.encodeAll(data.test.texts, seqLen);
-      logger.info({ samples: data.test.texts.length }, 'evaluating model.onnx on the test e-mails');
+      logger.info({ samples: data.test.texts.length }, `evaluating ${file} on the test e-mails`);
       const result = await evaluateSequenceClassifier(modelBytes, encoded.ids, data.test.labels, {
         seqLen,
         threads: THREADS,

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { onnx } from '@ringtrain/proto';
 import { initParameters, mlpInferenceModel, mlpParameters, mlpTrainingGraph, type FakeQuantSettings, type MlpConfig } from '@ringtrain/models';
 import { quantizeDynamic } from './dynamic.js';
+import { quantizeMatrix } from './quantize-math.js';
 
 const MLP: MlpConfig = { inputSize: 784, hidden: [64, 32], classes: 10 };
 const BATCH = 16;
@@ -70,13 +71,30 @@ describe('quantisation-aware MLP forward', () => {
       const int8 = quantizeDynamic(float, { perChannel: quant.weights === 'perChannel' }).bytes;
       const want = await modelLogits(int8, rows);
       const got = await trainingLogits(quant);
-      // Both compute with the same int8 and uint8 values; only the order of float32 sums differs
-      // (3e-7 to 6e-7 measured on x64).
+      // Both compute with the same int8 and uint8 values, and only the order of float32 sums
+      // differs (3e-7 to 6e-7 measured on x64).
       expect(relativeError(got, want), 'against the int8 model').toBeLessThan(1e-5);
       // The float model is far away, so the comparison can tell the arithmetics apart.
       expect(relativeError(await modelLogits(float, BATCH), want), 'float against int8').toBeGreaterThan(1e-3);
     });
   }
+
+  it('with float activations, equals the dequantised weights', async () => {
+    // quantizeMatrix takes MatMul's B [in, out], the transpose of the stored [out, in].
+    const dequantized = PARAMS.slice();
+    for (const spec of SPECS.filter((s) => s.decay)) {
+      const [out, inputs] = spec.shape as [number, number];
+      const weight = PARAMS.subarray(spec.offset, spec.offset + spec.size);
+      const b = Float32Array.from({ length: spec.size }, (_, k) => weight[(k % out) * inputs + Math.floor(k / out)]!);
+      const q = quantizeMatrix(b, inputs, out, true);
+      for (let o = 0; o < out; o++) {
+        for (let i = 0; i < inputs; i++) dequantized[spec.offset + o * inputs + i] = q.values[i * out + o]! * q.scales[o]!;
+      }
+    }
+    const want = await modelLogits(mlpInferenceModel(MLP, dequantized), BATCH);
+    const got = await trainingLogits({ weights: 'perChannel', activations: 'none' });
+    expect(relativeError(got, want)).toBeLessThan(1e-5);
+  });
 
   it('with per-sample ranges, differs from whole-batch ranges', async () => {
     const perSample = await trainingLogits({ weights: 'perChannel', activations: 'sample' });

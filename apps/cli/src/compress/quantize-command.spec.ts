@@ -48,6 +48,13 @@ describe('ringtrain quantize', () => {
     expect(existsSync(join(dir, 'report.md'))).toBe(true);
   });
 
+  it('EXPECTED FAILURE - both weight scale flags', async () => {
+    const dir = runDirectory('flags');
+    const { code, output } = await quantize(['--model', join(dir, 'model.onnx'), '--out', join(dir, 'q.onnx'), '--per-tensor', '--per-channel']);
+    expect(code).toBe(2);
+    expect(output).toMatch(/--per-tensor and --per-channel exclude each other/);
+  });
+
   it('EXPECTED FAILURE - a report without a run config', async () => {
     const path = join(scratch, 'bare.onnx');
     writeFileSync(path, mlpInferenceModel(MODEL, initParameters(mlpParameters(MODEL), 1)));

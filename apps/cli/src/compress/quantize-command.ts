@@ -2,11 +2,11 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { readWeights } from '@ringtrain/graph';
-import { createLogger } from '@ringtrain/logging';
+import { createLogger, type Logger } from '@ringtrain/logging';
 import { quantizeDynamic } from '@ringtrain/quantize';
 import { parseCommand, positiveInt, requireString, UsageError } from '../args.js';
 import { inputBatch } from '../pipeline/measure-model.js';
-import { measureRow, readSourceRun } from './model-row.js';
+import { measureRow, readSourceRun, type SourceRun } from './model-row.js';
 import { addReportRow } from './report-file.js';
 
 export const QUANTIZE_HELP = `Usage: ringtrain quantize --model FILE --out FILE [options]
@@ -22,6 +22,8 @@ Options:
   --out FILE         where to write the int8 model
   --mode MODE        dynamic (default)
   --per-tensor       one weight scale per matrix instead of one per output channel
+  --per-channel      one weight scale per output channel (the default, unless the
+                     model comes from a quantisation-aware run with quant.perChannel=false)
   --include NODES    comma-separated node names to quantise (default: every MatMul and Gemm)
   --exclude NODES    comma-separated node names to leave in float
   --config FILE      run config whose data evaluates both models (default: the
@@ -32,10 +34,30 @@ Options:
   -h, --help         show this help
 
 Prints the quantised nodes, the sizes and, with a run config, the test errors
-or validation loss of the float and the int8 model.`;
+or validation loss of the float and the int8 model. For the model.onnx of a
+quantisation-aware run, the output equals the run's model-int8.onnx.`;
 
 function nodeList(value: unknown): string[] | undefined {
   return typeof value === 'string' ? value.split(',').map((s) => s.trim()).filter((s) => s !== '') : undefined;
+}
+
+/**
+ * Returns whether weights get one scale per output channel: the flag when one is given, else
+ * the quant.perChannel of a quantisation-aware source run, whose training used those scales.
+ */
+function choosePerChannel(values: Record<string, unknown>, source: SourceRun | undefined, logger: Logger): boolean {
+  const perTensor = values['per-tensor'] === true;
+  const perChannel = values['per-channel'] === true;
+  if (perTensor && perChannel) throw new UsageError('--per-tensor and --per-channel exclude each other; pass one of them');
+  const trained = source?.config.quant.aware === true ? source.config.quant.perChannel : undefined;
+  if (perTensor || perChannel) {
+    if (trained !== undefined && trained !== perChannel) {
+      logger.warn({ trainedPerChannel: trained }, 'the model was trained with other int8 weight scales, so the int8 model computes other values than training did');
+    }
+    return perChannel;
+  }
+  if (trained === false) logger.info('per-tensor weight scales, as in the quantisation-aware training of the model (quant.perChannel=false)');
+  return trained ?? true;
 }
 
 /** Loads the model in onnxruntime and runs it on one sample, as the check that the file works. */
@@ -63,6 +85,7 @@ export async function quantizeCommand(argv: string[]): Promise<number> {
     out: { type: 'string' },
     mode: { type: 'string' },
     'per-tensor': { type: 'boolean' },
+    'per-channel': { type: 'boolean' },
     include: { type: 'string' },
     exclude: { type: 'string' },
     config: { type: 'string' },
@@ -93,9 +116,10 @@ export async function quantizeCommand(argv: string[]): Promise<number> {
     throw new UsageError(`--report needs the run config that evaluates the model; no config.json beside ${modelPath}, so pass --config FILE`);
   }
 
+  const perChannel = choosePerChannel(values, source, logger);
   let result;
   try {
-    result = quantizeDynamic(bytes, { perChannel: values['per-tensor'] !== true, include: nodeList(values['include']), exclude: nodeList(values['exclude']) });
+    result = quantizeDynamic(bytes, { perChannel, include: nodeList(values['include']), exclude: nodeList(values['exclude']) });
   } catch (err) {
     throw new UsageError(`cannot quantise ${modelPath}: ${(err as Error).message}`);
   }
@@ -105,7 +129,7 @@ export async function quantizeCommand(argv: string[]): Promise<number> {
   writeFileSync(out, result.bytes);
 
   const lines = [
-    `quantised ${result.quantized.length} nodes to int8 (${values['per-tensor'] ? 'per tensor' : 'per channel'}): ${result.quantized.map((n) => n.node).join(', ')}`,
+    `quantised ${result.quantized.length} nodes to int8 (${perChannel ? 'per channel' : 'per tensor'}): ${result.quantized.map((n) => n.node).join(', ')}`,
     `left in float: ${result.skipped.length === 0 ? 'none' : result.skipped.map((s) => s.node).join(', ')}`,
     `size ${bytes.length.toLocaleString('en-US')} -> ${result.bytes.length.toLocaleString('en-US')} bytes (${(result.bytes.length / bytes.length).toFixed(3)} of float32)`,
   ];

@@ -1,7 +1,7 @@
 import * as ort from 'onnxruntime-node';
 import { ConfigError, type RunConfig } from '@ringtrain/config';
 import { fillImageBatch, fillLabelBatch, loadMnist, type MnistData } from '@ringtrain/data';
-import { mlpInferenceModel, mlpTrainingGraph, type MlpConfig, type TrainingGraph } from '@ringtrain/models';
+import { mlpInferenceModel, mlpTrainingGraph, type FakeQuantSettings, type MlpConfig, type TrainingGraph } from '@ringtrain/models';
 import { studentDataOf, type StudentData } from './teacher-runner.js';
 import { distillSettings, MaskBuffers, type TaskFeeds, type TrainingTask } from './training-task.js';
 
@@ -23,6 +23,13 @@ export function mlpConfigOf(config: RunConfig): MlpConfig {
     throw new ConfigError('model.inputMean', `model.inputMean ${inputMean} overflows float32; set it to a value such as 0.1307 or 0`);
   }
   return { inputSize, hidden, classes, dropout: { input: inputDropout, hidden: dropout }, inputMean, inputStd };
+}
+
+/** Returns the fake quantisation of a run with quant.aware, or undefined for a float run. */
+function fakeQuantOf(config: RunConfig): FakeQuantSettings | undefined {
+  const { aware, perChannel, activations, activationRange } = config.quant;
+  if (!aware) return undefined;
+  return { weights: perChannel ? 'perChannel' : 'perTensor', activations: activations ? activationRange : 'none' };
 }
 
 /**
@@ -87,10 +94,13 @@ export class ImageClassifierTask implements TrainingTask {
     microBatch: number,
   ) {
     // One graph with a symbolic batch serves training and evaluation, unless training distils.
+    // Evaluation of a QAT run is fake-quantised as well, so it scores the int8 arithmetic.
     const distill = distillSettings(config);
     const weightMasks = config.prune.sparsity > 0;
-    this.trainGraph = mlpTrainingGraph(mlpConfigOf(config), { ...(distill === undefined ? {} : { distill }), weightMasks });
-    this.evalGraph = distill === undefined ? this.trainGraph : mlpTrainingGraph(mlpConfigOf(config));
+    const quant = fakeQuantOf(config);
+    const quantOption = quant === undefined ? {} : { quant };
+    this.trainGraph = mlpTrainingGraph(mlpConfigOf(config), { ...(distill === undefined ? {} : { distill }), weightMasks, ...quantOption });
+    this.evalGraph = distill === undefined ? this.trainGraph : mlpTrainingGraph(mlpConfigOf(config), quantOption);
     this.train = loadDataset(config, 'train');
     // The test split is loaded now so that a broken test file stops the run before training, not after it.
     this.test = loadDataset(config, 'test');
