@@ -35,8 +35,8 @@ async function lossAt(session: ort.InferenceSession, feeds: Record<string, ort.T
 }
 
 /**
- * Central differences of the summed loss in float32 (QuantizeLinear and DynamicQuantizeLinear
- * have no float64 kernels in onnxruntime-node 1.30). With a step of 1e-2, the rounding of a
+ * Central differences of the summed loss in float32, because ONNX QuantizeLinear and
+ * DynamicQuantizeLinear take no float64 at opset 17. With a step of 1e-2, the rounding of a
  * loss near 20 (ulp 2e-6) contributes about 1e-4 and the truncation h^2 / 6 L''' about 1e-5.
  */
 async function centralDifference(session: ort.InferenceSession, feeds: Record<string, ort.Tensor>, data: Float32Array, index: number): Promise<number> {
@@ -117,6 +117,25 @@ describe('quantisation-aware MLP gradients', () => {
     const grad = (await session.run(feeds))['grad.fc1.weight']!.data as Float32Array;
     grad.forEach((g, i) => i % 4 === 0 && expect(Math.abs(g), `fc1.weight[${i}]`).toBe(0));
     expect(grad.some((g, i) => i % 4 !== 0 && g !== 0)).toBe(true);
+    await session.release();
+  });
+
+  it('distils with a fake-quantised student', async () => {
+    const quant: FakeQuantSettings = { weights: 'perChannel', activations: 'sample' };
+    const graph = mlpTrainingGraph(MLP, { quant, distill: { temperature: 4, alpha: 1 } });
+    const params = initParameters(SPECS, 8);
+    const feeds = feedsFor(params, 4);
+    const teacher = Float32Array.from({ length: BATCH * 10 }, (_, i) => Math.sin(i));
+    feeds['teacher_logits'] = new ort.Tensor('float32', teacher, [BATCH, 10]);
+    const session = await ort.InferenceSession.create(graph.bytes);
+    const out = await session.run(feeds);
+    // With alpha 1 the loss is the soft term alone, which the last bias moves smoothly.
+    const bias = SPECS.find((s) => s.name === 'fc2.bias')!;
+    const analytic = out['grad.fc2.bias']!.data as Float32Array;
+    for (const j of [0, 4, 9]) {
+      const numeric = await centralDifference(session, feeds, params, bias.offset + j);
+      expect(Math.abs(analytic[j]! - numeric), `fc2.bias[${j}]: analytic ${analytic[j]}, numeric ${numeric}`).toBeLessThan(TOLERANCE);
+    }
     await session.release();
   });
 
