@@ -27,8 +27,8 @@ Commands:
   generate      print a continuation of a prompt, sampled from a language model
   pipeline      teacher, student alone and distilled student, with a report
   quantize      an int8 copy of a model.onnx, optionally added to a report
-  grow          a wider or deeper MLP that computes the same function
-  prune         a smaller dense MLP without its least important hidden units
+  grow          a wider or deeper MLP, GPT or encoder that computes the same function
+  prune         a smaller model: fewer units, heads or blocks, or sparse weights
   measure       evaluate and time a run's model.onnx as a row of a report
   config-keys   list every run config key with its type and default
 

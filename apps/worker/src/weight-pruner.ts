@@ -23,9 +23,10 @@ export class WeightPruner {
     totalSteps: number,
   ) {
     const { sparsity, startStep, endStep, every } = config.prune;
-    this.schedule = { sparsity, startStep, endStep: endStep || totalSteps, every };
+    // Steps count from 0, so the last step of the run is totalSteps - 1.
+    this.schedule = { sparsity, startStep, endStep: endStep || totalSteps - 1, every };
     if (this.schedule.endStep < startStep) {
-      throw new Error(`prune.startStep ${startStep} is after the run's last step ${totalSteps}; lower it or set prune.endStep`);
+      throw new Error(`prune.startStep ${startStep} is after the run's last step ${totalSteps - 1}; lower it or set prune.endStep`);
     }
     this.weights = (graph.weightMasks ?? []).map(({ name, parameter }) => {
       const spec = graph.parameters.find((p) => p.name === parameter)!;

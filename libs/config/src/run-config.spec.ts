@@ -90,6 +90,14 @@ describe('resolveRunConfig', () => {
     expect(() => resolveRunConfig({ train: { epochs: 1 }, schedule: { name: 'cosine', minLr: 1 } })).toThrow(/schedule.minLr 1 is above optim.lr/);
   });
 
+  it('allows any head count once model.headSize is set', () => {
+    const gpt = { model: { kind: 'gpt', nEmbd: 128, nHead: 3 }, data: { name: 'text' }, train: { steps: 1 } };
+    expect(() => resolveRunConfig(gpt)).toThrow(/model.nEmbd 128 is not a multiple of model.nHead 3;.*unless model.headSize is set/);
+    const config = resolveRunConfig(gpt, ['model.headSize=32', 'model.mlpHidden=300']);
+    expect(config.model).toMatchObject({ nHead: 3, headSize: 32, mlpHidden: 300 });
+    expect(resolveRunConfig({ train: { steps: 1 } }).model).toMatchObject({ headSize: 0, mlpHidden: 0 });
+  });
+
   it('EXPECTED FAILURE - --set of both epochs and steps', () => {
     expect(() => resolveRunConfig({ train: { epochs: 1 } }, ['train.steps=5', 'train.epochs=2'])).toThrow(/both train.epochs and train.steps/);
   });

@@ -20,8 +20,10 @@ export const RUN_CONFIG_SCHEMA: ObjectField = {
         inputMean: { kind: 'number', default: 0.1307, doc: 'subtracted from every input feature inside the graph (mlp); 0 with inputStd 1 feeds pixels in [0, 1] unchanged' },
         inputStd: { kind: 'number', min: 0, exclusiveMin: true, default: 0.3081, doc: 'divides every input feature inside the graph (mlp)' },
         nLayer: { kind: 'number', integer: true, min: 1, max: 256, default: 4, doc: 'transformer blocks (gpt, encoder)' },
-        nHead: { kind: 'number', integer: true, min: 1, max: 256, default: 4, doc: 'attention heads per block; must divide nEmbd (gpt, encoder)' },
+        nHead: { kind: 'number', integer: true, min: 1, max: 256, default: 4, doc: 'attention heads per block; must divide nEmbd unless headSize is set (gpt, encoder)' },
         nEmbd: { kind: 'number', integer: true, min: 1, max: 65536, default: 128, doc: 'width of the residual stream (gpt, encoder)' },
+        headSize: { kind: 'number', integer: true, min: 0, max: 65536, default: 0, doc: 'features per attention head, so attention is nHead * headSize wide (gpt, encoder); 0: nEmbd / nHead' },
+        mlpHidden: { kind: 'number', integer: true, min: 0, max: 1048576, default: 0, doc: 'hidden units of the MLP of each block (gpt, encoder); 0: 4 nEmbd' },
         blockSize: { kind: 'number', integer: true, min: 1, max: 65536, default: 64, doc: 'context length in tokens (gpt), or sequence length (encoder)' },
         vocabSize: { kind: 'number', integer: true, min: 0, default: 0, doc: 'vocabulary size; 0 takes the tokenizer\'s size (gpt, encoder)' },
         tieEmbeddings: { kind: 'boolean', default: true, doc: 'output head shares the token embedding (gpt)' },
@@ -169,6 +171,8 @@ export interface RunConfig {
     nLayer: number;
     nHead: number;
     nEmbd: number;
+    headSize: number;
+    mlpHidden: number;
     blockSize: number;
     vocabSize: number;
     tieEmbeddings: boolean;
@@ -279,9 +283,12 @@ function checkCrossFields(config: RunConfig): void {
       `model.kind '${config.model.kind}' trains on data.name '${pairs[config.model.kind]}', got '${config.data.name}'; set data.name=${pairs[config.model.kind]}`,
     );
   }
-  const { nEmbd, nHead } = config.model;
-  if (config.model.kind !== 'mlp' && nEmbd % nHead !== 0) {
-    throw new ConfigError('model.nHead', `model.nEmbd ${nEmbd} is not a multiple of model.nHead ${nHead}; each head takes nEmbd / nHead features`);
+  const { nEmbd, nHead, headSize } = config.model;
+  if (config.model.kind !== 'mlp' && headSize === 0 && nEmbd % nHead !== 0) {
+    throw new ConfigError(
+      'model.nHead',
+      `model.nEmbd ${nEmbd} is not a multiple of model.nHead ${nHead}; each head takes nEmbd / nHead features unless model.headSize is set`,
+    );
   }
   if (config.train.batchSize % config.train.accumulate !== 0) {
     throw new ConfigError(

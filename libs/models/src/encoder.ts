@@ -151,8 +151,9 @@ export function encoderTrainingGraph(cfg: EncoderConfig, options: EncoderGraphOp
 /**
  * Builds the inference model in opset 17, with one input `idx` (int64 [batch, seq], seq up to
  * blockSize, padded with padId), one output `logits` (float32 [batch, classes]) and the
- * parameters as initializers. `metadata` goes to metadata_props, with `blockSize`, `padId` and
- * `modelKind` added.
+ * parameters as initializers. `metadata` goes to metadata_props, with `blockSize`, `padId`,
+ * `modelKind` and `nHead` added. Together with the tensor shapes, these entries give back the
+ * config.
  *
  * @throws RangeError when `params` has the wrong length or the config is invalid
  */
@@ -172,6 +173,12 @@ export function encoderInferenceModel(
   };
   g.output(classify(b, cfg, idx, first), 'logits');
   return serializeModel(g, {
-    metadata: { ...metadata, blockSize: String(cfg.blockSize), padId: String(cfg.padId ?? 0), modelKind: 'encoder' },
+    metadata: {
+      ...metadata,
+      blockSize: String(cfg.blockSize),
+      padId: String(cfg.padId ?? 0),
+      modelKind: 'encoder',
+      nHead: String(cfg.nHead),
+    },
   });
 }

@@ -139,7 +139,8 @@ function countedRows(g: Graph, flatTargets: Value): Value {
  * blockSize), one output `logits` (float32 [batch, seq, vocab]) and the parameters as
  * initializers. Linear weights are stored as [in, out] for MatMul. The tied head reads `wte`
  * through a Transpose, so the file contains it once. `metadata` goes to metadata_props, with
- * `blockSize` and `modelKind` added.
+ * `blockSize`, `modelKind` and `nHead` added. Together with the tensor shapes, these entries
+ * give back the config.
  *
  * @throws RangeError when `params` has the wrong length or the config is invalid
  */
@@ -161,5 +162,5 @@ export function gptInferenceModel(
     ? source.transposed('lm_head.weight')
     : g.op('Transpose', [source.get('wte')], { perm: [1, 0] }, { name: 'wte_t' });
   g.output(g.op('MatMul', [h, head], {}, { name: 'lm_head' }), 'logits');
-  return serializeModel(g, { metadata: { ...metadata, blockSize: String(cfg.blockSize), modelKind: 'gpt' } });
+  return serializeModel(g, { metadata: { ...metadata, blockSize: String(cfg.blockSize), modelKind: 'gpt', nHead: String(cfg.nHead) } });
 }

@@ -25,7 +25,19 @@ export {
   type EncoderConfig,
   type EncoderGraphOptions,
 } from './encoder.js';
-export { type TransformerDims } from './transformer.js';
+export { attentionWidth, headSizeOf, mlpWidth, type TransformerDims } from './transformer.js';
+export {
+  copyTensors,
+  readTransformerModel,
+  resizedModel,
+  transformerInferenceModel,
+  transformerParameters,
+  transformerTensor,
+  TransformerFileError,
+  type CopyTensorsOptions,
+  type TransformerModel,
+} from './transformer-model.js';
+export { blockMlp, setBlockMlp } from './block-mlp.js';
 export {
   appendTrainingParameters,
   initParameters,
@@ -38,6 +50,7 @@ export {
 export {
   initFromModel,
   InitFromModelError,
+  blockSourceName,
   type InitFromModelOptions,
   type InitFromModelResult,
 } from './init-from-model.js';

@@ -58,7 +58,7 @@ export function initFromModel(
   const copied: InitFromModelResult['copied'] = [];
   const values: Float32Array[] = [];
   for (const spec of specs) {
-    let from = sourceName(spec.name, blocks);
+    let from = blockSourceName(spec.name, blocks);
     // An untied head starts as the token embedding of a tied model, the function that model computes.
     if (from === 'lm_head.weight' && !weights.has(from) && weights.has('wte')) from = 'wte';
     const weight = weights.get(from);
@@ -78,7 +78,7 @@ export function initFromModel(
 }
 
 /** Returns the number of transformer blocks `h{i}.*` among `names`. */
-function blockCount(names: readonly string[]): number {
+export function blockCount(names: readonly string[]): number {
   let count = 0;
   for (const name of names) {
     const m = BLOCK.exec(name);
@@ -112,7 +112,11 @@ function blockMapping(student: number, source: number, requested: readonly numbe
   return Array.from({ length: student }, (_, i) => i * step);
 }
 
-function sourceName(name: string, blocks: readonly number[]): string {
+/**
+ * Returns the source tensor name of a tensor: `h{i}.rest` becomes `h{blocks[i]}.rest`, and a
+ * name outside the blocks stays as it is.
+ */
+export function blockSourceName(name: string, blocks: readonly number[]): string {
   const m = BLOCK.exec(name);
   return m === null ? name : `h${blocks[Number(m[1])]}.${name.slice(m[0].length)}`;
 }
@@ -120,6 +124,11 @@ function sourceName(name: string, blocks: readonly number[]): string {
 /** Returns whether the file stores this weight as [in, out], which MatMul and Gemm without transB read. */
 function storedTransposed(weight: StoredWeight): boolean {
   return weight.uses.some((u) => u.input === 1 && (u.op === 'MatMul' || (u.op === 'Gemm' && u.transB !== 1)));
+}
+
+/** Returns a stored weight's shape in the [out, in] layout of the training graphs. */
+export function outInShape(weight: StoredWeight): number[] {
+  return weight.shape.length === 2 && storedTransposed(weight) ? [weight.shape[1]!, weight.shape[0]!] : [...weight.shape];
 }
 
 /** Returns the weight's values in the student's layout, or throws naming both shapes. */

@@ -6,10 +6,17 @@ import type { MaskInput } from './training-graph.js';
 export interface TransformerDims {
   /** Number of blocks. */
   nLayer: number;
-  /** Attention heads per block, which must divide nEmbd. */
+  /** Attention heads per block, which must divide nEmbd unless headSize is set. */
   nHead: number;
   /** Width of the residual stream. */
   nEmbd: number;
+  /**
+   * Features per attention head, so the attention width is nHead * headSize. Structured pruning
+   * of heads makes it differ from nEmbd. @defaultValue nEmbd / nHead
+   */
+  headSize?: number;
+  /** Hidden units of each block's MLP. @defaultValue 4 nEmbd */
+  mlpHidden?: number;
   /** Maximum sequence length, which is also the number of learned positions. */
   blockSize: number;
   /** Whether linear layers and LayerNorms have biases (nanoGPT's `bias`). @defaultValue true */
@@ -40,30 +47,49 @@ export interface DropoutSite {
   width: number;
 }
 
+/** Returns the features per attention head: `headSize` when set, else nEmbd / nHead. */
+export function headSizeOf(dims: TransformerDims): number {
+  return dims.headSize ?? dims.nEmbd / dims.nHead;
+}
+
+/** Returns the width of the concatenated heads, nHead * headSize, which is nEmbd by default. */
+export function attentionWidth(dims: TransformerDims): number {
+  return dims.nHead * headSizeOf(dims);
+}
+
+/** Returns the hidden units of each block's MLP: `mlpHidden` when set, else 4 nEmbd. */
+export function mlpWidth(dims: TransformerDims): number {
+  return dims.mlpHidden ?? 4 * dims.nEmbd;
+}
+
 /**
- * Throws a RangeError when a size is not a positive integer or nHead does not divide nEmbd.
- * `kind` names the config in the message.
+ * Throws a RangeError when a size is not a positive integer, or when headSize is unset and nHead
+ * does not divide nEmbd. `kind` names the config in the message.
  */
 export function checkDims(kind: string, dims: TransformerDims): void {
-  for (const key of ['nLayer', 'nHead', 'nEmbd', 'blockSize'] as const) {
+  for (const key of ['nLayer', 'nHead', 'nEmbd', 'blockSize', 'headSize', 'mlpHidden'] as const) {
     const value = dims[key];
-    if (!Number.isInteger(value) || value <= 0) {
+    if (value === undefined && (key === 'headSize' || key === 'mlpHidden')) continue;
+    if (!Number.isInteger(value) || value! <= 0) {
       throw new RangeError(`${kind} ${key} must be a positive integer, got ${value}`);
     }
   }
-  if (dims.nEmbd % dims.nHead !== 0) {
+  if (dims.headSize === undefined && dims.nEmbd % dims.nHead !== 0) {
     throw new RangeError(
-      `${kind} nEmbd ${dims.nEmbd} is not a multiple of nHead ${dims.nHead}. Set nEmbd to nHead times the head size.`,
+      `${kind} nEmbd ${dims.nEmbd} is not a multiple of nHead ${dims.nHead}. Set nEmbd to nHead times the head size, or set headSize.`,
     );
   }
 }
 
 /**
- * Declares the parameter tensors of block `l`: pre-norm attention and a GELU MLP of width 4 nEmbd.
- * Weights use PyTorch's [out, in] layout, and biases are left out when `dims.bias` is false.
+ * Declares the parameter tensors of block `l`: pre-norm attention of width nHead * headSize and a
+ * GELU MLP of width mlpHidden (4 nEmbd by default). Weights use PyTorch's [out, in] layout, and
+ * biases are left out when `dims.bias` is false.
  */
 export function blockTensors(dims: TransformerDims, l: number): TensorDecl[] {
   const c = dims.nEmbd;
+  const a = attentionWidth(dims);
+  const m = mlpWidth(dims);
   const std = { kind: 'normal' as const, std: 0.02 };
   // Projections into the residual stream get GPT-2's scaled init, std 0.02 / sqrt(2 nLayer).
   const residual = { kind: 'normal' as const, std: 0.02 / Math.sqrt(2 * dims.nLayer) };
@@ -73,15 +99,15 @@ export function blockTensors(dims: TransformerDims, l: number): TensorDecl[] {
   const tensors: TensorDecl[] = [
     { name: `${p}.ln_1.weight`, shape: [c], init: ones },
     { name: `${p}.ln_1.bias`, shape: [c], init: zeros },
-    { name: `${p}.attn.c_attn.weight`, shape: [3 * c, c], init: std },
-    { name: `${p}.attn.c_attn.bias`, shape: [3 * c], init: zeros },
-    { name: `${p}.attn.c_proj.weight`, shape: [c, c], init: residual },
+    { name: `${p}.attn.c_attn.weight`, shape: [3 * a, c], init: std },
+    { name: `${p}.attn.c_attn.bias`, shape: [3 * a], init: zeros },
+    { name: `${p}.attn.c_proj.weight`, shape: [c, a], init: residual },
     { name: `${p}.attn.c_proj.bias`, shape: [c], init: zeros },
     { name: `${p}.ln_2.weight`, shape: [c], init: ones },
     { name: `${p}.ln_2.bias`, shape: [c], init: zeros },
-    { name: `${p}.mlp.c_fc.weight`, shape: [4 * c, c], init: std },
-    { name: `${p}.mlp.c_fc.bias`, shape: [4 * c], init: zeros },
-    { name: `${p}.mlp.c_proj.weight`, shape: [c, 4 * c], init: residual },
+    { name: `${p}.mlp.c_fc.weight`, shape: [m, c], init: std },
+    { name: `${p}.mlp.c_fc.bias`, shape: [m], init: zeros },
+    { name: `${p}.mlp.c_proj.weight`, shape: [c, m], init: residual },
     { name: `${p}.mlp.c_proj.bias`, shape: [c], init: zeros },
   ];
   return dims.bias === false ? tensors.filter((t) => !t.name.endsWith('.bias')) : tensors;
@@ -177,10 +203,10 @@ export class TransformerBuilder {
   attention(x: Value, l: number, bias: Value | undefined): Value {
     const { g, dims } = this;
     const p = `h${l}.attn`;
-    const c = dims.nEmbd;
-    const hs = c / dims.nHead;
+    const a = attentionWidth(dims);
+    const hs = headSizeOf(dims);
     const qkv = this.linear(x, `${p}.c_attn`);
-    const [q, k, v] = g.node('Split', [qkv, g.int64s([c, c, c])], { axis: -1 }, { name: `${p}/split`, outputs: 3 });
+    const [q, k, v] = g.node('Split', [qkv, g.int64s([a, a, a])], { axis: -1 }, { name: `${p}/split`, outputs: 3 });
 
     // Queries are scaled by 1 / sqrt(head size) before the product. Keys are transposed to
     // [batch, head, head size, key] so that one MatMul gives the scores.
@@ -197,7 +223,7 @@ export class TransformerBuilder {
 
     const mixed = g.op('MatMul', [probs, vh], {}, { name: `${p}/mix` });
     const y = g.op('Transpose', [mixed], { perm: [0, 2, 1, 3] }, { name: `${p}/merge_t` });
-    const merged = g.op('Reshape', [y, this.rowShape(c)], {}, { name: `${p}/merge` });
+    const merged = g.op('Reshape', [y, this.rowShape(a)], {}, { name: `${p}/merge` });
     return this.dropout(this.linear(merged, `${p}.c_proj`), `${p}.resid_dropout`);
   }
 
@@ -262,7 +288,7 @@ export class TransformerBuilder {
   /** Returns the shape for splitting heads, [batch, seq, head, head size]. */
   private headShape(): Value {
     const { g, dims, layout } = this;
-    const hs = dims.nEmbd / dims.nHead;
+    const hs = headSizeOf(dims);
     return layout.kind === 'rows'
       ? g.int64s([layout.batch, layout.seq, dims.nHead, hs], 'head_shape')
       : g.int64s([0, 0, dims.nHead, hs], 'head_shape');

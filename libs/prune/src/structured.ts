@@ -1,4 +1,5 @@
 import { mlpParameters, parameterCount, type MlpConfig, type MlpModel, type ParameterSpec } from '@ringtrain/models';
+import { indicesOfLargest } from './ranking.js';
 
 function view(specs: readonly ParameterSpec[], params: Float32Array, name: string): Float32Array {
   const spec = specs.find((s) => s.name === name)!;
@@ -45,11 +46,7 @@ export function pruneUnits(model: MlpModel, widths: readonly number[]): MlpModel
       throw new RangeError(`hidden layer ${k} has ${config.hidden[k]} units, so it can keep 1 to ${config.hidden[k]}, got ${w}`);
     }
   });
-  const kept = widths.map((w, k) => {
-    const importance = unitImportance(model, k);
-    const order = Array.from(importance.keys()).sort((a, b) => importance[b]! - importance[a]! || a - b);
-    return order.slice(0, w).sort((a, b) => a - b);
-  });
+  const kept = widths.map((w, k) => indicesOfLargest(unitImportance(model, k), w));
   const small: MlpConfig = { ...config, hidden: [...widths] };
   const oldSpecs = mlpParameters(config);
   const newSpecs = mlpParameters(small);

@@ -53,8 +53,8 @@ describe('ringtrain grow', () => {
     const gpt: GptConfig = { nLayer: 1, nHead: 2, nEmbd: 8, blockSize: 8, vocabSize: 5 };
     const gptPath = join(scratch, 'gpt.onnx');
     writeFileSync(gptPath, gptInferenceModel(gpt, initParameters(gptParameters(gpt), 1)));
-    const notMlp = await cli(['grow', '--model', gptPath, '--out', join(scratch, 'x.onnx'), '--deepen-after', '0']);
+    const notMlp = await cli(['grow', '--model', gptPath, '--out', join(scratch, 'x.onnx'), '--widen', '30,30']);
     expect(notMlp.code).toBe(2);
-    expect(notMlp.output).toMatch(/cannot read --model .*gpt.onnx as an MLP: the model file has no fc0.weight/);
+    expect(notMlp.output).toMatch(/--widen widens the hidden layers of an MLP, but --model .*gpt.onnx is a gpt model; pass --mlp-hidden N/);
   });
 });

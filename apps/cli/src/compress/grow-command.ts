@@ -7,24 +7,31 @@ import { createLogger } from '@ringtrain/logging';
 import { mlpInferenceModel, readMlpModel, type MlpModel } from '@ringtrain/models';
 import { parseCommand, positiveInt, requireString, UsageError } from '../args.js';
 import { measureRow, readSourceRun } from './model-row.js';
+import { growTransformerFile } from './grow-transformer.js';
 import { addReportRow } from './report-file.js';
+import { modelKindOf } from './transformer-file.js';
 
-export const GROW_HELP = `Usage: ringtrain grow --model FILE --out FILE (--widen W1,W2,... | --deepen-after K) [options]
+export const GROW_HELP = `Usage: ringtrain grow --model FILE --out FILE (--widen W1,W2,... | --deepen-after K | --mlp-hidden N) [options]
 
-Writes a larger MLP that computes the same function as --model (Net2Net), so
-that training can continue from it: --set init.from=OUT with the new
-model.hidden. --widen gives every hidden layer its new width: new units copy
-units of the layer, their outgoing weights are shared between the copies, and
-zero-sum noise on the copies breaks their symmetry. --deepen-after K inserts an
-identity layer after hidden layer K. The command compares the outputs of both
-models on the test images and reports the largest difference.
+Writes a larger model that computes the same function as --model (Net2Net), so
+that training can continue from it with the --set flags that the command prints.
+--widen gives every hidden layer of an MLP its new width, and --mlp-hidden gives
+the MLP of every GPT or encoder block its new width: new units copy units of
+the layer, their outgoing weights are shared between the copies, and zero-sum
+noise on the copies breaks their symmetry. --deepen-after K inserts an identity
+layer after hidden layer K of an MLP, or after block K of a GPT or encoder a
+block whose output projections (c_proj of attention and MLP) are 0. The command
+compares the outputs of both models, on the test images for an MLP and on random
+token windows for a transformer, and prints the largest difference. A
+transformer may take --mlp-hidden and --deepen-after together.
 
 Options:
-  --model FILE         an MLP model.onnx that ringtrain exported
+  --model FILE         a model.onnx that ringtrain exported (MLP, GPT or encoder)
   --out FILE           where to write the grown model
-  --widen W1,W2,...    new width of each hidden layer (at least the current one)
-  --deepen-after K     add an identity hidden layer after hidden layer K (0-based)
-  --seed S             seed of the copied units and of the noise (default 0)
+  --widen W1,W2,...    new width of each hidden layer (MLP, at least the current one)
+  --mlp-hidden N       new MLP width of every block (GPT, encoder, at least the current one)
+  --deepen-after K     add an identity layer after hidden layer K, or a block after block K (0-based)
+  --seed S             seed of the copied units, the noise and a new block's tensors (default 0)
   --noise X            noise std relative to each layer's weight std (default 0.01)
   --config FILE        run config of the test data (default: config.json beside --model)
   --report FILE        add a row for the grown model to this report.json
@@ -56,6 +63,7 @@ export async function growCommand(argv: string[]): Promise<number> {
     model: { type: 'string' },
     out: { type: 'string' },
     widen: { type: 'string' },
+    'mlp-hidden': { type: 'string' },
     'deepen-after': { type: 'string' },
     seed: { type: 'string' },
     noise: { type: 'string' },
@@ -72,17 +80,26 @@ export async function growCommand(argv: string[]): Promise<number> {
   const out = resolve(requireString(values, 'out', 'grow'));
   const widen = values['widen'] as string | undefined;
   const deepen = values['deepen-after'] as string | undefined;
-  if ((widen === undefined) === (deepen === undefined)) throw new UsageError('grow: give exactly one of --widen and --deepen-after');
   const seed = values['seed'] === undefined ? 0 : Number(values['seed']);
-  if (!Number.isInteger(seed) || seed < 0) throw new UsageError(`--seed must be an integer >= 0, got '${String(values['seed'])}'`);
+  if (!Number.isInteger(seed) || seed < 0 || seed >= 2 ** 32) throw new UsageError(`--seed must be an integer in [0, 2^32), got '${String(values['seed'])}'`);
   const noise = values['noise'] === undefined ? 0.01 : Number(values['noise']);
   if (!(noise >= 0)) throw new UsageError(`--noise must be a number >= 0, got '${String(values['noise'])}'`);
   const threads = values['threads'] === undefined ? 1 : positiveInt(values['threads'] as string, 'threads');
 
-  let original: MlpModel;
   let bytes: Buffer;
   try {
     bytes = readFileSync(modelPath);
+  } catch (err) {
+    throw new UsageError(`cannot read --model ${modelPath}: ${(err as Error).message}`);
+  }
+  const kind = modelKindOf(modelPath, bytes);
+  if (kind === 'gpt' || kind === 'encoder') return growTransformerFile({ values, modelPath, out, seed, noise, threads }, bytes);
+  if (values['mlp-hidden'] !== undefined) {
+    throw new UsageError(`--mlp-hidden widens the blocks of a gpt or encoder, but --model ${modelPath} has no such modelKind in its metadata; for an MLP pass --widen W1,W2,...`);
+  }
+  if ((widen === undefined) === (deepen === undefined)) throw new UsageError('grow: give exactly one of --widen and --deepen-after');
+  let original: MlpModel;
+  try {
     original = readMlpModel(bytes);
   } catch (err) {
     throw new UsageError(`cannot read --model ${modelPath} as an MLP: ${(err as Error).message}`);

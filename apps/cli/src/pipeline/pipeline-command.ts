@@ -1,12 +1,11 @@
-import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
 import type { RunConfig } from '@ringtrain/config';
 import { newRunId } from '@ringtrain/coordinator';
 import { parseCommand, requireString, UsageError } from '../args.js';
 import { measureModel } from './measure-model.js';
 import { readPipeline } from './pipeline-config.js';
+import { runStage } from './run-stage.js';
 import { reportMarkdown, reportSvg, type Report, type ReportRow } from './report.js';
 
 export const PIPELINE_HELP = `Usage: ringtrain pipeline --config FILE [options]
@@ -26,26 +25,6 @@ Options:
                        train the students of another seed against the same teacher
   --threads N          onnxruntime threads of the speed measurements (default 1)
   -h, --help           show this help`;
-
-const mainScript = resolve(import.meta.dirname, '..', 'main.js');
-
-/** Runs `ringtrain launch` (or `distill`) as a child process, printing its lines, and returns its run directory. */
-function runStage(name: string, args: string[]): Promise<string> {
-  return new Promise((done, fail) => {
-    const child = spawn(process.execPath, [mainScript, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let runDir = '';
-    const onLine = (line: string) => {
-      if (line.startsWith('run directory ')) runDir = line.slice('run directory '.length).trim();
-      process.stderr.write(`[${name}] ${line}\n`);
-    };
-    createInterface({ input: child.stdout! }).on('line', onLine);
-    createInterface({ input: child.stderr! }).on('line', onLine);
-    child.on('exit', (code) => {
-      if (code === 0 && runDir !== '') done(runDir);
-      else fail(new UsageError(`the ${name} stage failed with exit code ${code}; its logs are above`));
-    });
-  });
-}
 
 async function reportRow(name: string, runDir: string, config: RunConfig, threads: number): Promise<ReportRow> {
   const summary = JSON.parse(readFileSync(join(runDir, 'summary.json'), 'utf8')) as Record<string, number>;

@@ -2,6 +2,7 @@ import * as ort from 'onnxruntime-node';
 import { ConfigError, type RunConfig } from '@ringtrain/config';
 import { corpusFingerprint, fillWindowBatch, loadTextCorpus, validationWindows, windowStarts, type TextCorpus } from '@ringtrain/data';
 import { gptInferenceModel, gptTrainingGraph, type GptConfig, type TrainingGraph } from '@ringtrain/models';
+import { blockWidths } from './transformer-widths.js';
 import { studentDataOf, type StudentData } from './teacher-runner.js';
 import { checkFits, distillSettings, MaskBuffers, type TaskFeeds, type TrainingTask } from './training-task.js';
 
@@ -19,7 +20,7 @@ export function gptConfigOf(config: RunConfig, vocabLength: number): GptConfig {
         `Set model.vocabSize to at least ${vocabLength}, or to 0 to use the text's vocabulary size.`,
     );
   }
-  return { nLayer, nHead, nEmbd, blockSize, vocabSize: vocabSize || vocabLength, dropout, tieEmbeddings, bias };
+  return { nLayer, nHead, nEmbd, blockSize, vocabSize: vocabSize || vocabLength, dropout, tieEmbeddings, bias, ...blockWidths(config) };
 }
 
 /** Reusable static-batch buffers of inputs and targets [batch, seq]. */

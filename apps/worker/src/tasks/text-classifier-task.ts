@@ -2,6 +2,7 @@ import * as ort from 'onnxruntime-node';
 import { ConfigError, type RunConfig } from '@ringtrain/config';
 import { fillTokenBatch, loadSpamAssassin, splitFingerprint, WordTokenizer, type EncodedTexts } from '@ringtrain/data';
 import { encoderInferenceModel, encoderTrainingGraph, type EncoderConfig, type TrainingGraph } from '@ringtrain/models';
+import { blockWidths } from './transformer-widths.js';
 import { studentDataOf, type StudentData } from './teacher-runner.js';
 import { checkFits, distillSettings, MaskBuffers, type TaskFeeds, type TrainingTask } from './training-task.js';
 
@@ -22,7 +23,7 @@ export function encoderConfigOf(config: RunConfig, vocabLength: number): Encoder
         `Set model.vocabSize to at least ${vocabLength} or to 0 to use the tokenizer's size, or lower data.maxVocab.`,
     );
   }
-  return { nLayer, nHead, nEmbd, blockSize, vocabSize: vocabSize || vocabLength, classes, dropout, bias, padId: 0 };
+  return { nLayer, nHead, nEmbd, blockSize, vocabSize: vocabSize || vocabLength, classes, dropout, bias, padId: 0, ...blockWidths(config) };
 }
 
 /** Returns the metadata of an exported text classifier: the word vocabulary and the tokenizer as JSON. */
