@@ -27,11 +27,12 @@ interface Extremes {
 /**
  * Runs the model on every batch and returns the calibrated range of each named float32 tensor:
  * the min and max for 'minmax', or a range from a histogram of 2048 bins for 'percentile' and
- * 'entropy'. Histogram methods run the batches twice, first for the extremes that fix the
- * histogram's range, so that every batch lands in the same bins. Non-finite values are ignored.
+ * 'entropy'. Asymmetric entropy ranges keep the minimum and cut only the upper tail. Histogram
+ * methods run the batches twice, first for the extremes that fix the histogram's range, so that
+ * every batch lands in the same bins. Non-finite values are ignored.
  *
  * @throws RangeError on an invalid percentile or an empty batch list
- * @throws Error when a tensor is not float32 or the model does not run on a batch
+ * @throws Error when a tensor is not float32 or the model fails to run on a batch
  */
 export async function calibrateRanges(
   bytes: Uint8Array,
@@ -50,8 +51,8 @@ export async function calibrateRanges(
     await forEachValues(session, tensors, batches, (name, values) => updateExtremes(extremes.get(name)!, values));
     if (method === 'minmax') return new Map(tensors.map((t) => [t, finiteRange(extremes.get(t)!)]));
 
-    // Pass 2: histograms over those extremes, of |x| or of x.
-    const absolute = method === 'entropy' || options.symmetric;
+    // Pass 2: histograms over those extremes, of |x| for symmetric ranges or of x.
+    const absolute = options.symmetric;
     const histograms = new Map(
       tensors.map((t) => {
         const { min, max } = finiteRange(extremes.get(t)!);
@@ -63,10 +64,11 @@ export async function calibrateRanges(
       tensors.map((t) => {
         const hist = histograms.get(t)!;
         if (method === 'percentile') return [t, percentileRange(hist, percentile, options.symmetric)];
-        const range = finiteRange(extremes.get(t)!);
-        // Non-negative values in uint8 have 256 levels; magnitudes in int8 have 128.
-        const levels = !options.symmetric && range.min >= 0 ? 256 : 128;
-        return [t, clipToThreshold(range, entropyThreshold(hist, levels))];
+        if (options.symmetric) {
+          const threshold = entropyThreshold(hist, 128);
+          return [t, { min: -threshold, max: threshold }];
+        }
+        return [t, { min: hist.low, max: entropyThreshold(hist, 256) }];
       }),
     );
   } finally {
@@ -126,9 +128,4 @@ function updateExtremes(extremes: Extremes, values: Float32Array): void {
 /** Returns the extremes as a range, [0, 0] for a tensor without finite values. */
 function finiteRange({ min, max }: Extremes): TensorRange {
   return min <= max && Number.isFinite(min) && Number.isFinite(max) ? { min, max } : { min: 0, max: 0 };
-}
-
-/** Clips an observed range to [-t, t]. */
-function clipToThreshold(range: TensorRange, t: number): TensorRange {
-  return { min: Math.max(range.min, -t), max: Math.min(range.max, t) };
 }

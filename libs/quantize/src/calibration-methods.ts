@@ -44,11 +44,13 @@ export function percentileRange(hist: Histogram, percentile: number, symmetric: 
 export const QUANTIZED_BINS = 128;
 
 /**
- * Returns the threshold t with the smallest KL divergence KL(P || Q) between the activations
- * clipped to [0, t] in magnitude and their quantisation to `levels` levels, the entropy
- * calibration of TensorRT (Migacz, "8-bit Inference with TensorRT", GTC 2017). `hist` is a
- * histogram of |x| over [0, max |x|], and `levels` is 128 for int8 magnitudes or 256 for
- * non-negative uint8 values. For each candidate i from 128 bins to all bins:
+ * Returns the clipping threshold with the smallest KL divergence KL(P || Q) between the
+ * clipped activations and their quantisation to `levels` levels, the entropy calibration of
+ * TensorRT (Migacz, "8-bit Inference with TensorRT", GTC 2017). For symmetric int8, `hist` is
+ * a histogram of |x| over [0, max |x|], `levels` is 128, and the result t clips to [-t, t].
+ * For uint8, `hist` is a histogram of x over [min, max], `levels` is 256, and the result t
+ * clips to [min, t], so only the upper tail is cut. For each candidate i from 128 bins to all
+ * bins:
  *
  * - P is the first i bins, with the count of every later bin added to bin i - 1;
  * - Q merges the first i bins into `levels` groups, where group g covers bins floor(g i / levels)
@@ -58,7 +60,8 @@ export const QUANTIZED_BINS = 128;
  *   normalised, and the candidate's threshold is the right edge of bin i - 1.
  *
  * Bin 0 first takes the count of bin 1, as in NVIDIA's pytorch-quantization, so that the exact
- * zeros of a ReLU output do not dominate the search.
+ * zeros of a ReLU output, or the background of an image at its minimum, do not dominate the
+ * search.
  *
  * NOTE: onnxruntime's calibrate.py runs the search on a histogram of x centred on 0 and gives
  * the remainder of i / 128 bins to the last group, so its thresholds can differ from these.

@@ -163,7 +163,7 @@ describe('calibrateRanges', () => {
     const percentile = await calibrateRanges(model, ['x'], batches, { method: 'percentile', percentile: 99, symmetric: true });
     const width = 10000 / HISTOGRAM_BINS;
     expect(percentile.get('x')).toEqual({ min: -2028 * width, max: 2028 * width });
-    // Entropy clips a symmetric threshold to the observed range, so Relu's output keeps min 0.
+    // Asymmetric entropy ranges keep the minimum, so Relu's output keeps min 0.
     const entropy = await calibrateRanges(model, ['relu'], batches, { method: 'entropy', symmetric: false });
     expect(entropy.get('relu')!.min).toBe(0);
     expect(entropy.get('relu')!.max).toBeLessThanOrEqual(10000);
