@@ -56,7 +56,9 @@ const STATIC_OPS = new Set(['MatMul', 'Gemm', 'Conv']);
  * goes through QuantizeLinear and DequantizeLinear, the weight is stored as symmetric int8
  * (zero point 0) beside a DequantizeLinear, and a Gemm or Conv bias is stored as int32 with
  * scale inputScale * weightScale. A Conv's output gets its own QuantizeLinear and
- * DequantizeLinear, because QLinearConv returns quantised values. Nodes keep their names.
+ * DequantizeLinear, because QLinearConv returns quantised values. So does the output of a Relu
+ * or Clip that is a chosen node's only reader, because onnxruntime fuses the node and the Relu
+ * only when a QuantizeLinear follows. Nodes keep their names.
  *
  * onnxruntime's CPU provider fuses these groups into MatMulIntegerToFloat, QGemm and
  * QLinearConv. The result is checked by optimising it in onnxruntime: a node whose group
