@@ -26,7 +26,7 @@ Commands:
   distill       a launch that trains the student on a teacher's soft targets
   generate      print a continuation of a prompt, sampled from a language model
   pipeline      teacher, student alone and distilled student, with a report
-  quantize      an int8 copy of a model.onnx, optionally added to a report
+  quantize      an int8 or float16 copy of a model.onnx, optionally added to a report
   grow          a wider or deeper MLP, GPT or encoder that computes the same function
   prune         a smaller model: fewer units, heads or blocks, or sparse weights
   measure       evaluate and time a run's model.onnx as a row of a report

@@ -1,15 +1,12 @@
 import { readTensor, tensor, tensorProto } from '@ringtrain/graph';
 import { onnx } from '@ringtrain/proto';
+import { intAttribute, matMulIneligible, nodeChooser, type NodeChoice, type SkippedNode } from './node-choice.js';
 import { quantizeMatrix } from './quantize-math.js';
 
 /** Options of {@link quantizeDynamic}. */
-export interface DynamicQuantizeOptions {
+export interface DynamicQuantizeOptions extends NodeChoice {
   /** One weight scale per output channel instead of one per matrix. @defaultValue true */
   perChannel?: boolean;
-  /** Names of the nodes to quantise; unset: every eligible MatMul and Gemm. */
-  include?: readonly string[];
-  /** Names of nodes to leave in float. */
-  exclude?: readonly string[];
 }
 
 /** One quantised node. */
@@ -21,13 +18,6 @@ export interface QuantizedNode {
   shape: [number, number];
 }
 
-/** A node left in float, with the reason. */
-export interface SkippedNode {
-  node: string;
-  op: string;
-  reason: string;
-}
-
 /** A quantised model and what happened to each candidate node. */
 export interface DynamicQuantizeResult {
   bytes: Uint8Array;
@@ -36,29 +26,6 @@ export interface DynamicQuantizeResult {
 }
 
 const T = onnx.AttributeProto_AttributeType;
-
-function intAttribute(node: onnx.NodeProto, name: string, fallback: number): number {
-  const a = node.attribute.find((x) => x.name === name);
-  return a === undefined ? fallback : Number(a.i);
-}
-
-function floatAttribute(node: onnx.NodeProto, name: string, fallback: number): number {
-  const a = node.attribute.find((x) => x.name === name);
-  return a === undefined ? fallback : a.f;
-}
-
-/** Returns why the node cannot be quantised, or undefined when it can. */
-function ineligible(node: onnx.NodeProto, weights: Map<string, onnx.TensorProto>): string | undefined {
-  const weight = weights.get(node.input[1] ?? '');
-  if (weight === undefined) return 'its second input is computed, not a stored weight';
-  if (weight.dataType !== onnx.TensorProto_DataType.FLOAT) return 'its weight is not float32';
-  if (weight.dims.length !== 2) return `its weight has rank ${weight.dims.length}, not 2`;
-  if (node.opType === 'Gemm') {
-    if (intAttribute(node, 'transA', 0) !== 0) return 'Gemm with transA=1';
-    if (floatAttribute(node, 'alpha', 1) !== 1 || floatAttribute(node, 'beta', 1) !== 1) return 'Gemm with alpha or beta other than 1';
-  }
-  return undefined;
-}
 
 /** Returns the weight of a MatMul or Gemm node as MatMul's B [in, out], transposing a Gemm's transB=1 weight. */
 function weightAsB(node: onnx.NodeProto, weight: onnx.TensorProto): { data: Float32Array; rows: number; cols: number } {
@@ -88,12 +55,7 @@ export function quantizeDynamic(bytes: Uint8Array, options: DynamicQuantizeOptio
   const graph = model.graph;
   if (graph === undefined) throw new Error('the ONNX model has no graph');
   const perChannel = options.perChannel ?? true;
-  const include = options.include === undefined ? undefined : new Set(options.include);
-  const exclude = new Set(options.exclude ?? []);
-  const names = new Set(graph.node.map((n) => n.name));
-  for (const name of [...(include ?? []), ...exclude]) {
-    if (!names.has(name)) throw new Error(`the model has no node named '${name}'; node names: ${[...names].slice(0, 12).join(', ')}`);
-  }
+  const isChosen = nodeChooser(graph, options);
   const weights = new Map(graph.initializer.map((t) => [t.name, t]));
   const quantized: QuantizedNode[] = [];
   const skipped: SkippedNode[] = [];
@@ -105,8 +67,8 @@ export function quantizeDynamic(bytes: Uint8Array, options: DynamicQuantizeOptio
   for (const node of graph.node) {
     const candidate = node.opType === 'MatMul' || node.opType === 'Gemm';
     if (node.opType === 'Conv') skipped.push({ node: node.name, op: 'Conv', reason: 'onnxruntime has no fast int8 ConvInteger kernel on CPU' });
-    const chosen = candidate && (include === undefined || include.has(node.name)) && !exclude.has(node.name);
-    const reason = chosen ? ineligible(node, weights) : undefined;
+    const chosen = candidate && isChosen(node);
+    const reason = chosen ? matMulIneligible(node, weights) : undefined;
     if (!chosen || reason !== undefined) {
       if (reason !== undefined) skipped.push({ node: node.name, op: node.opType, reason });
       nodes.push(node);

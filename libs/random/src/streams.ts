@@ -9,4 +9,5 @@ export const RandomStream = {
   shiftAugment: 4,
   sampling: 5,
   growth: 6,
+  calibration: 7,
 } as const;

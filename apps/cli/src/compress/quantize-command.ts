@@ -3,43 +3,66 @@ import { basename, resolve } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { readWeights } from '@ringtrain/graph';
 import { createLogger, type Logger } from '@ringtrain/logging';
-import { quantizeDynamic } from '@ringtrain/quantize';
 import { parseCommand, positiveInt, requireString, UsageError } from '../args.js';
 import { inputBatch } from '../pipeline/measure-model.js';
 import { measureRow, readSourceRun, type SourceRun } from './model-row.js';
 import { addReportRow } from './report-file.js';
+import { compressModel } from './quantize-modes.js';
+import { DEFAULT_CALIBRATION_SAMPLES, DEFAULT_PERCENTILE, quantizeRequest } from './quantize-options.js';
 
 export const QUANTIZE_HELP = `Usage: ringtrain quantize --model FILE --out FILE [options]
 
-Writes an int8 copy of a model.onnx. With --mode dynamic (the default, and the
-usual first choice for transformers), MatMul and Gemm weights are stored as
-int8 with one scale per output channel, and activations are quantised at run
-time. Nodes that cannot be quantised stay in float, each with a log line. The
-new file is loaded and run by onnxruntime before the command succeeds.
+Writes a smaller copy of a model.onnx and checks that onnxruntime loads and runs
+it before the command succeeds. Nodes and weights that stay in float32 are
+logged, each with the reason.
+
+  --mode dynamic   int8 weights (MatMul, Gemm); activations quantised at run
+                   time. The usual first choice for transformers. Needs no data.
+  --mode static    int8 weights and int8 activations with scales calibrated on
+                   a sample of the run's training data, in the QDQ form that
+                   onnxruntime fuses into QGemm, MatMulIntegerToFloat and
+                   QLinearConv. Needs the run config.
+  --mode float16   weights stored as float16 and cast back to float32 when
+                   onnxruntime loads the model; input and logits stay float32.
 
 Options:
-  --model FILE       the float model.onnx
-  --out FILE         where to write the int8 model
-  --mode MODE        dynamic (default)
-  --per-tensor       one weight scale per matrix instead of one per output channel
-  --per-channel      one weight scale per output channel (the default, unless the
-                     model comes from a quantisation-aware run with quant.perChannel=false)
-  --include NODES    comma-separated node names to quantise (default: every MatMul and Gemm)
-  --exclude NODES    comma-separated node names to leave in float
-  --config FILE      run config whose data evaluates both models (default: the
-                     config.json beside --model, as in a run directory)
-  --report FILE      add a row for the int8 model to this report.json (made if missing)
-  --name NAME        name of that row (default: the --out file name without .onnx)
-  --threads N        onnxruntime threads of the speed measurement (default 1)
-  -h, --help         show this help
+  --model FILE                 the float32 model.onnx
+  --out FILE                   where to write the new model
+  --mode MODE                  dynamic, static or float16 (default dynamic)
+  --per-tensor                 one int8 weight scale per weight tensor instead of
+                               one per output channel (dynamic and static)
+  --per-channel                one int8 weight scale per output channel: the
+                               default, unless the model comes from a
+                               quantisation-aware run with quant.perChannel=false
+  --include NODES              comma-separated node names to compress (default:
+                               every eligible node)
+  --exclude NODES              comma-separated node names to leave in float32
+  --calibrate METHOD           static: minmax, percentile or entropy (default
+                               minmax); entropy is TensorRT's KL-divergence search
+                               over a 2048-bin histogram
+  --percentile P               static with --calibrate percentile: percent of the
+                               values each activation range keeps, in (0, 100]
+                               (default ${DEFAULT_PERCENTILE})
+  --calibration-samples N      static: training samples (images, text windows or
+                               e-mails) to calibrate on (default ${DEFAULT_CALIBRATION_SAMPLES})
+  --activations TYPE           static: asymmetric (uint8 with a zero point) or
+                               symmetric (int8, zero point 0) (default asymmetric)
+  --seed S                     static: seed of the calibration sample, an integer
+                               in [0, 2^32) (default: the run config's seed)
+  --config FILE                run config whose data calibrates and evaluates the
+                               models (default: the config.json beside --model, as
+                               in a run directory)
+  --report FILE                add a row for the new model to this report.json
+                               (made if missing)
+  --name NAME                  name of that row (default: the --out file name
+                               without .onnx)
+  --threads N                  onnxruntime threads of calibration and of the speed
+                               measurement (default 1)
+  -h, --help                   show this help
 
-Prints the quantised nodes, the sizes and, with a run config, the test errors
-or validation loss of the float and the int8 model. For the model.onnx of a
-quantisation-aware run, the output equals the run's model-int8.onnx.`;
-
-function nodeList(value: unknown): string[] | undefined {
-  return typeof value === 'string' ? value.split(',').map((s) => s.trim()).filter((s) => s !== '') : undefined;
-}
+Prints what was compressed, the sizes and, with a run config, the test errors
+or validation loss of the float32 and the new model. For the model.onnx of a
+quantisation-aware run, --mode dynamic writes the run's model-int8.onnx.`;
 
 /**
  * Returns whether weights get one scale per output channel: the flag when one is given, else
@@ -68,7 +91,7 @@ async function checkLoads(bytes: Uint8Array, out: string, blockSize: number | un
     await session.run({ [meta.name]: inputBatch(meta, 1, meta.name === 'idx' ? (blockSize ?? 1) : undefined) });
     await session.release();
   } catch (err) {
-    throw new Error(`the quantised model for ${out} does not run in onnxruntime: ${(err as Error).message}`);
+    throw new Error(`the compressed model for ${out} failed to run in onnxruntime: ${(err as Error).message}`);
   }
 }
 
@@ -88,6 +111,11 @@ export async function quantizeCommand(argv: string[]): Promise<number> {
     'per-channel': { type: 'boolean' },
     include: { type: 'string' },
     exclude: { type: 'string' },
+    calibrate: { type: 'string' },
+    percentile: { type: 'string' },
+    'calibration-samples': { type: 'string' },
+    activations: { type: 'string' },
+    seed: { type: 'string' },
     config: { type: 'string' },
     report: { type: 'string' },
     name: { type: 'string' },
@@ -99,8 +127,7 @@ export async function quantizeCommand(argv: string[]): Promise<number> {
   }
   const modelPath = resolve(requireString(values, 'model', 'quantize'));
   const out = resolve(requireString(values, 'out', 'quantize'));
-  const mode = (values['mode'] as string | undefined) ?? 'dynamic';
-  if (mode !== 'dynamic') throw new UsageError(`--mode ${mode} is not supported; use --mode dynamic`);
+  const request = quantizeRequest(values);
   const threads = values['threads'] === undefined ? 1 : positiveInt(values['threads'] as string, 'threads');
   const logger = createLogger({ role: 'cli' });
 
@@ -116,33 +143,29 @@ export async function quantizeCommand(argv: string[]): Promise<number> {
     throw new UsageError(`--report needs the run config that evaluates the model; no config.json beside ${modelPath}, so pass --config FILE`);
   }
 
-  const perChannel = choosePerChannel(values, source, logger);
-  let result;
-  try {
-    result = quantizeDynamic(bytes, { perChannel, include: nodeList(values['include']), exclude: nodeList(values['exclude']) });
-  } catch (err) {
-    throw new UsageError(`cannot quantise ${modelPath}: ${(err as Error).message}`);
-  }
-  for (const s of result.skipped) logger.info({ node: s.node, op: s.op, reason: s.reason }, 'node left in float');
-  if (result.quantized.length === 0) throw new UsageError(`${modelPath} has no MatMul or Gemm node with a stored weight to quantise`);
+  if (request.mode !== 'float16') request.perChannel = choosePerChannel(values, source, logger);
+  const result = await compressModel(request, { modelPath, bytes, source, threads, logger });
   await checkLoads(result.bytes, out, source?.config.model.blockSize);
   writeFileSync(out, result.bytes);
 
   const lines = [
-    `quantised ${result.quantized.length} nodes to int8 (${perChannel ? 'per channel' : 'per tensor'}): ${result.quantized.map((n) => n.node).join(', ')}`,
-    `left in float: ${result.skipped.length === 0 ? 'none' : result.skipped.map((s) => s.node).join(', ')}`,
+    ...result.lines,
     `size ${bytes.length.toLocaleString('en-US')} -> ${result.bytes.length.toLocaleString('en-US')} bytes (${(result.bytes.length / bytes.length).toFixed(3)} of float32)`,
   ];
   if (source !== undefined) {
     const parameters = source.summary['parameters'] ?? countFloatParameters(bytes);
     const float = await measureRow('float32', bytes, source, parameters, threads, logger);
-    const int8 = await measureRow((values['name'] as string | undefined) ?? basename(out).replace(/\.onnx$/, ''), result.bytes, source, parameters, threads, logger);
+    const compressed = await measureRow((values['name'] as string | undefined) ?? basename(out).replace(/\.onnx$/, ''), result.bytes, source, parameters, threads, logger);
     const metric = (r: typeof float) => (r.testErrors !== undefined ? `${r.testErrors} test errors (${((r.testAccuracy ?? 0) * 100).toFixed(2)}%)` : `valLoss ${r.valLoss?.toFixed(4)}`);
-    lines.push(`float32: ${metric(float)}, ${float.latencyMsBatch1.toFixed(3)} ms at batch 1, ${float.samplesPerSecBatch256.toFixed(0)} samples/s at batch 256`);
-    lines.push(`int8:    ${metric(int8)}, ${int8.latencyMsBatch1.toFixed(3)} ms at batch 1, ${int8.samplesPerSecBatch256.toFixed(0)} samples/s at batch 256 (${threads} thread(s))`);
+    const label = (format: string) => `${format}:`.padEnd(9);
+    lines.push(`${label('float32')}${metric(float)}, ${float.latencyMsBatch1.toFixed(3)} ms at batch 1, ${float.samplesPerSecBatch256.toFixed(0)} samples/s at batch 256`);
+    lines.push(
+      `${label(result.format)}${metric(compressed)}, ${compressed.latencyMsBatch1.toFixed(3)} ms at batch 1, ` +
+        `${compressed.samplesPerSecBatch256.toFixed(0)} samples/s at batch 256 (${threads} thread(s))`,
+    );
     if (reportPath !== undefined) {
-      addReportRow(resolve(reportPath), int8, threads);
-      lines.push(`added row '${int8.name}' to ${resolve(reportPath)}`);
+      addReportRow(resolve(reportPath), compressed, threads);
+      lines.push(`added row '${compressed.name}' to ${resolve(reportPath)}`);
     }
   }
   lines.push(`wrote ${out}`);
