@@ -1,9 +1,9 @@
 #!/usr/bin/env node
-// Inference speed of int8 models against their float32 originals, side by side: for each
-// pair and thread count, rounds alternate float32 and int8 measurements, and the table reports
-// the medians of the rounds and the ratio. Latency is the median of runs at batch 1, throughput
+// Inference speed of compressed models (int8, float16, pruned) against their originals, side by
+// side: for each pair and thread count, rounds alternate the original and the compressed model,
+// and the table reports the medians of the rounds and the ratio. Latency is the median of runs at batch 1, throughput
 // comes from the median run at batch 256.
-// Usage: node tools/bench/quantize.mjs --pair NAME=FLOAT.onnx,INT8.onnx [--pair ...]
+// Usage: node tools/bench/compare-models.mjs --pair NAME=ORIGINAL.onnx,COMPRESSED.onnx [--pair ...]
 //          [--threads 1,2] [--rounds 5] [--block-size 64] [--out FILE.json]
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -21,7 +21,7 @@ const { values } = parseArgs({
   },
 });
 if (!values.pair?.length) {
-  process.stderr.write('usage: node tools/bench/quantize.mjs --pair NAME=FLOAT.onnx,INT8.onnx [--threads 1,2] [--rounds 5] [--out FILE]\n');
+  process.stderr.write('usage: node tools/bench/compare-models.mjs --pair NAME=ORIGINAL.onnx,COMPRESSED.onnx [--threads 1,2] [--rounds 5] [--out FILE]\n');
   process.exit(2);
 }
 const threadCounts = values.threads.split(',').map(Number);
@@ -61,22 +61,22 @@ const machine = readMachineInfo(process.cwd());
 const rows = [];
 for (const spec of values.pair) {
   const [name, files] = spec.split('=');
-  const [floatFile, int8File] = files.split(',');
+  const [originalFile, compressedFile] = files.split(',');
   for (const threads of threadCounts) {
-    const samples = { float32: [], int8: [] };
+    const samples = { original: [], compressed: [] };
     for (let r = 0; r < rounds; r++) {
       await waitForQuietMachine(0.3, 60);
-      samples.float32.push(await measure(floatFile, threads));
-      samples.int8.push(await measure(int8File, threads));
+      samples.original.push(await measure(originalFile, threads));
+      samples.compressed.push(await measure(compressedFile, threads));
     }
     const pick = (kind, key) => median(samples[kind].map((s) => s[key]));
     const row = {
       name,
       threads,
-      float32LatencyMs: pick('float32', 'latencyMs'),
-      int8LatencyMs: pick('int8', 'latencyMs'),
-      float32SamplesPerSec: pick('float32', 'samplesPerSec'),
-      int8SamplesPerSec: pick('int8', 'samplesPerSec'),
+      originalLatencyMs: pick('original', 'latencyMs'),
+      compressedLatencyMs: pick('compressed', 'latencyMs'),
+      originalSamplesPerSec: pick('original', 'samplesPerSec'),
+      compressedSamplesPerSec: pick('compressed', 'samplesPerSec'),
     };
     rows.push(row);
     process.stderr.write(`${JSON.stringify(row)}\n`);
@@ -86,11 +86,11 @@ for (const spec of values.pair) {
 const lines = [
   `CPU ${machine.cpuModel}, ${machine.cores} cores, VNNI: ${machine.vnni ?? 'no'}; onnxruntime-node ${machine.onnxruntimeNode}; medians of ${rounds} alternating rounds.`,
   '',
-  '| model | threads | latency ms, batch 1: float32 / int8 | speed-up | samples/s, batch 256: float32 / int8 | speed-up |',
+  '| model | threads | latency ms, batch 1: original / compressed | speed-up | samples/s, batch 256: original / compressed | speed-up |',
   '| --- | --- | --- | --- | --- | --- |',
   ...rows.map((r) =>
-    `| ${r.name} | ${r.threads} | ${r.float32LatencyMs.toFixed(3)} / ${r.int8LatencyMs.toFixed(3)} | ${(r.float32LatencyMs / r.int8LatencyMs).toFixed(2)}x | ` +
-      `${r.float32SamplesPerSec.toFixed(0)} / ${r.int8SamplesPerSec.toFixed(0)} | ${(r.int8SamplesPerSec / r.float32SamplesPerSec).toFixed(2)}x |`,
+    `| ${r.name} | ${r.threads} | ${r.originalLatencyMs.toFixed(3)} / ${r.compressedLatencyMs.toFixed(3)} | ${(r.originalLatencyMs / r.compressedLatencyMs).toFixed(2)}x | ` +
+      `${r.originalSamplesPerSec.toFixed(0)} / ${r.compressedSamplesPerSec.toFixed(0)} | ${(r.compressedSamplesPerSec / r.originalSamplesPerSec).toFixed(2)}x |`,
   ),
 ];
 process.stdout.write(lines.join('\n') + '\n');
