@@ -49,7 +49,8 @@ describe('ringtrain prune --sparsity', () => {
     expect(config.prune).toMatchObject({ sparsity: 0.9, every: 4 });
     const rows = (JSON.parse(readFileSync(report, 'utf8')) as { models: Record<string, unknown>[] }).models;
     expect(rows.map((r) => r['name'])).toEqual(['teacher-pruned-90']);
-    expect(rows[0]).toMatchObject({ parameters: PARAMETERS });
+    expect(rows[0]).toMatchObject({ parameters: PARAMETERS, nonzeroParameters: PARAMETERS - zeros });
+    expect(readFileSync(join(scratch, 'report.md'), 'utf8')).toContain(`(${(PARAMETERS - zeros).toLocaleString('en-US')} nonzero)`);
     for (const key of ['testAccuracy', 'testErrors', 'trainWallSeconds', 'latencyMsBatch1']) expect(rows[0]).toHaveProperty(key);
   });
 

@@ -108,6 +108,7 @@ export async function magnitudePruneFile(request: PruneRequest): Promise<number>
   if (reportPath !== undefined) {
     const parameters = summary['parameters'] ?? reached.parameters;
     const row = await measureRow(rowName(request), prunedBytes, { config, summary }, parameters, threads, logger);
+    row.nonzeroParameters = parameters - reached.zeros;
     if (summary['wallSeconds'] !== undefined) row.trainWallSeconds = summary['wallSeconds'];
     addReportRow(resolve(reportPath), row, threads);
     lines.push(`added row '${row.name}' to ${resolve(reportPath)}`);

@@ -2,6 +2,8 @@
 export interface ReportRow {
   name: string;
   parameters: number;
+  /** Parameters that are not 0, for a model pruned by magnitude whose zeros are still stored. */
+  nonzeroParameters?: number;
   modelBytes: number;
   testAccuracy?: number;
   testErrors?: number;
@@ -37,7 +39,8 @@ export function reportMarkdown(report: Report): string {
     head.replace(/[^|]+/g, ' --- '),
   ];
   for (const r of report.models) {
-    const common = `| ${r.name} | ${r.parameters.toLocaleString('en-US')} | ${r.modelBytes.toLocaleString('en-US')} |`;
+    const nonzero = r.nonzeroParameters === undefined ? '' : ` (${r.nonzeroParameters.toLocaleString('en-US')} nonzero)`;
+    const common = `| ${r.name} | ${r.parameters.toLocaleString('en-US')}${nonzero} | ${r.modelBytes.toLocaleString('en-US')} |`;
     lines.push(
       lm
         ? `${common} ${fmt(r.valLoss, 4)} | ${fmt(r.latencyMsBatch1, 3)} | ${fmt(r.tokensPerSec, 0)} | ${fmt(r.trainWallSeconds, 1)} |`
