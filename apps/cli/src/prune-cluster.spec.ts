@@ -52,6 +52,13 @@ describe('pruning during training', () => {
     const model = readWeights(readFileSync(join(runDir, 'model.onnx')));
     const zeros = WEIGHTS.reduce((n, s) => n + model.get(s.name)!.data.filter((v) => v === 0).length, 0);
     expect(zeros).toBe(final.size);
+    // The report row of the pruned model counts its live parameters beside all of them.
+    const report = join(scratch, 'report.json');
+    const measured = startCli(['measure', '--model', join(runDir, 'model.onnx'), '--report', report]);
+    expect((await measured.exited).code, measured.lines.slice(-20).join('\n')).toBe(0);
+    const row = (JSON.parse(readFileSync(report, 'utf8')) as { models: Record<string, number>[] }).models[0]!;
+    expect(row['parameters']).toBe(SPECS.reduce((n, s) => n + s.size, 0));
+    expect(row['nonzeroParameters']).toBe(row['parameters']! - final.size);
   });
 
   it('resumes with the same masks as an uninterrupted run', async () => {

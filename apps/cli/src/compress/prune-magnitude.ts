@@ -11,7 +11,7 @@ import { rowName, type PruneRequest } from './prune-request.js';
 import { addReportRow } from './report-file.js';
 
 /** Zero and total weights of a model's weight matrices, the tensors that magnitude pruning masks. */
-interface WeightSparsity {
+export interface WeightSparsity {
   zeros: number;
   total: number;
   matrices: number;
@@ -20,7 +20,7 @@ interface WeightSparsity {
 }
 
 /** Counts the zeros of every 2-D float32 initializer, which in an MLP are the weight matrices fc{k}.weight. */
-function weightSparsity(bytes: Uint8Array): WeightSparsity {
+export function weightSparsity(bytes: Uint8Array): WeightSparsity {
   const counts = { zeros: 0, total: 0, matrices: 0, parameters: 0 };
   for (const weight of readWeights(bytes).values()) {
     counts.parameters += weight.data.length;
