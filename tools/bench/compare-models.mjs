@@ -4,7 +4,7 @@
 // and the table reports the medians of the rounds and the ratio. Latency is the median of runs at batch 1, throughput
 // comes from the median run at batch 256.
 // Usage: node tools/bench/compare-models.mjs --pair NAME=ORIGINAL.onnx,COMPRESSED.onnx [--pair ...]
-//          [--threads 1,2] [--rounds 5] [--block-size 64] [--out FILE.json]
+//          [--threads 1,2] [--rounds 5] [--block-size 64] [--batch-runs 30] [--out FILE.json]
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
@@ -17,6 +17,7 @@ const { values } = parseArgs({
     threads: { type: 'string', default: '1,2' },
     rounds: { type: 'string', default: '5' },
     'block-size': { type: 'string', default: '64' },
+    'batch-runs': { type: 'string', default: '30' },
     out: { type: 'string' },
   },
 });
@@ -27,6 +28,7 @@ if (!values.pair?.length) {
 const threadCounts = values.threads.split(',').map(Number);
 const rounds = Number(values.rounds);
 const blockSize = Number(values['block-size']);
+const batchRuns = Number(values['batch-runs']);
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
@@ -52,7 +54,7 @@ async function measure(file, threads) {
   const session = await ort.InferenceSession.create(file, { intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all' });
   const meta = session.inputMetadata[0];
   const latencyMs = await timeRuns(session, { [meta.name]: batch(meta, 1) }, 300);
-  const batchMs = await timeRuns(session, { [meta.name]: batch(meta, 256) }, 30);
+  const batchMs = await timeRuns(session, { [meta.name]: batch(meta, 256) }, batchRuns);
   await session.release();
   return { latencyMs, samplesPerSec: (256 / batchMs) * 1000 };
 }
