@@ -44,6 +44,7 @@ async function pipeline(args: string[]): Promise<{ dir: string; report: Pipeline
 
 describe('ringtrain pipeline', () => {
   let teacherRun = '';
+  let pipelineDir = '';
 
   it('three models at 200 steps', async () => {
     const { dir, report } = await pipeline(['--config', EXAMPLE, '--set', 'train.steps=200', '--set', 'train.evalEvery=0']);
@@ -60,7 +61,32 @@ describe('ringtrain pipeline', () => {
     expect(readFileSync(join(dir, 'report.md'), 'utf8')).toMatch(/\| student-distilled \|/);
     expect(existsSync(join(dir, 'report.svg'))).toBe(true);
     teacherRun = readdirSync(join(dir, 'stages')).map((name) => join(dir, 'stages', name)).sort()[0]!;
+    pipelineDir = dir;
   }, 300_000);
+
+  it('one report row per later operation', async () => {
+    expect(pipelineDir).not.toBe('');
+    const [teacher, , distilled] = readdirSync(join(pipelineDir, 'stages')).map((name) => join(pipelineDir, 'stages', name)).sort();
+    const report = join(pipelineDir, 'report.json');
+    const operations = [
+      ['quantize', '--model', join(distilled!, 'model.onnx'), '--out', join(scratch, 'int8.onnx'), '--name', 'student-distilled-int8'],
+      ['prune', '--model', join(teacher!, 'model.onnx'), '--out', join(scratch, 'half.onnx'), '--structured', '--keep', '0.5', '--name', 'teacher-structured-50'],
+      ['grow', '--model', join(distilled!, 'model.onnx'), '--out', join(scratch, 'wide.onnx'), '--widen', '900,900', '--name', 'student-distilled-wide'],
+      // The same operation again replaces its row instead of adding a second one.
+      ['quantize', '--model', join(distilled!, 'model.onnx'), '--out', join(scratch, 'int8.onnx'), '--name', 'student-distilled-int8'],
+    ];
+    for (const args of operations) {
+      const run = startCli([...args, '--report', report]);
+      expect((await run.exited).code, run.lines.slice(-20).join('\n')).toBe(0);
+    }
+    const rows = (JSON.parse(readFileSync(report, 'utf8')) as PipelineReport).models;
+    expect(rows.map((m) => m['name'])).toEqual(['teacher', 'student', 'student-distilled', 'teacher-structured-50', 'student-distilled-wide', 'student-distilled-int8']);
+    const markdown = readFileSync(join(pipelineDir, 'report.md'), 'utf8');
+    for (const row of rows) expect(markdown).toContain(`| ${String(row['name'])} |`);
+    const int8 = rows.find((m) => m['name'] === 'student-distilled-int8')!;
+    expect(int8['modelBytes']).toBeLessThan(0.27 * (rows[2]!['modelBytes'] as number));
+    expect(int8['parameters']).toBe(rows[2]!['parameters']);
+  }, 120_000);
 
   it('students against an earlier teacher', async () => {
     expect(teacherRun).not.toBe('');
