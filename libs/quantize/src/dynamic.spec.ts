@@ -6,30 +6,10 @@ import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { gptInferenceModel, gptParameters, initParameters, mlpInferenceModel, mlpParameters, type GptConfig, type MlpConfig } from '@ringtrain/models';
 import { quantizeDynamic } from './dynamic.js';
+import { relativeError, runModel } from './testing/model-outputs.js';
 
 const MLP: MlpConfig = { inputSize: 784, hidden: [256, 128], classes: 10 };
 const GPT: GptConfig = { nLayer: 2, nHead: 2, nEmbd: 32, blockSize: 16, vocabSize: 11 };
-
-async function run(bytes: Uint8Array, feeds: Record<string, ort.Tensor>): Promise<Float32Array> {
-  const session = await ort.InferenceSession.create(bytes);
-  try {
-    const out = await session.run(feeds);
-    return out[session.outputNames[0]!]!.data as Float32Array;
-  } finally {
-    await session.release();
-  }
-}
-
-/** Largest difference between two outputs, relative to the largest magnitude of the float one. */
-function relativeError(got: Float32Array, want: Float32Array): number {
-  let diff = 0;
-  let scale = 0;
-  want.forEach((w, i) => {
-    diff = Math.max(diff, Math.abs(got[i]! - w));
-    scale = Math.max(scale, Math.abs(w));
-  });
-  return diff / scale;
-}
 
 const pixels = new ort.Tensor('float32', Float32Array.from({ length: 8 * 784 }, (_, i) => ((i * 7919) % 256) / 255), [8, 784]);
 
@@ -43,7 +23,7 @@ describe('quantizeDynamic', () => {
       expect(q.quantized[0]!.shape).toEqual([784, 256]);
       expect(q.skipped).toEqual([]);
       expect(q.bytes.length / mlpBytes.length, 'size ratio').toBeLessThan(0.27);
-      const err = relativeError(await run(q.bytes, { input: pixels }), await run(mlpBytes, { input: pixels }));
+      const err = relativeError(await runModel(q.bytes, { input: pixels }), await runModel(mlpBytes, { input: pixels }));
       expect(err, `relative error, perChannel ${perChannel}`).toBeLessThan(0.03);
     }
   });
@@ -57,7 +37,7 @@ describe('quantizeDynamic', () => {
     expect(skipped.get('h0.attn/scores')).toMatch(/computed, not a stored weight/);
     expect(skipped.get('lm_head')).toMatch(/computed, not a stored weight/);
     const idx = new ort.Tensor('int64', BigInt64Array.from({ length: 32 }, (_, i) => BigInt((i * 5) % 11)), [2, 16]);
-    const err = relativeError(await run(q.bytes, { idx }), await run(bytes, { idx }));
+    const err = relativeError(await runModel(q.bytes, { idx }), await runModel(bytes, { idx }));
     expect(err).toBeLessThan(0.05);
   });
 
@@ -81,7 +61,7 @@ describe('quantizeDynamic', () => {
     expect(q.quantized.map((n) => n.op)).toEqual(['Gemm']);
     expect(q.skipped).toEqual([{ node: '/0/Conv', op: 'Conv', reason: 'onnxruntime has no fast int8 ConvInteger kernel on CPU' }]);
     const images = new ort.Tensor('float32', pixels.data as Float32Array, [8, 1, 28, 28]);
-    expect(relativeError(await run(q.bytes, { input: images }), await run(bytes, { input: images }))).toBeLessThan(0.05);
+    expect(relativeError(await runModel(q.bytes, { input: images }), await runModel(bytes, { input: images }))).toBeLessThan(0.05);
   });
 
   it('EXPECTED FAILURE - a node name the model does not have', () => {

@@ -6,28 +6,10 @@ import { gptInferenceModel, gptParameters, initParameters, mlpInferenceModel, ml
 import { toFloat16Bits } from './float16.js';
 import { convertToFloat16 } from './float16-model.js';
 import { optimizedGraph } from './fusion-check.js';
+import { firstOutput, relativeError } from './testing/model-outputs.js';
 
 const MLP: MlpConfig = { inputSize: 784, hidden: [256, 128], classes: 10 };
 const GPT: GptConfig = { nLayer: 2, nHead: 2, nEmbd: 32, blockSize: 16, vocabSize: 11 };
-
-async function run(bytes: Uint8Array, feeds: Record<string, ort.Tensor>): Promise<ort.Tensor> {
-  const session = await ort.InferenceSession.create(bytes);
-  try {
-    return (await session.run(feeds))['logits']!;
-  } finally {
-    await session.release();
-  }
-}
-
-function relativeError(got: Float32Array, want: Float32Array): number {
-  let diff = 0;
-  let scale = 0;
-  want.forEach((w, i) => {
-    diff = Math.max(diff, Math.abs(got[i]! - w));
-    scale = Math.max(scale, Math.abs(w));
-  });
-  return diff / scale;
-}
 
 const weights = (bytes: Uint8Array) => new Map(onnx.ModelProto.decode(bytes).graph!.initializer.map((t) => [t.name, t]));
 
@@ -41,11 +23,11 @@ describe('convertToFloat16', () => {
     const f16 = convertToFloat16(mlp);
     expect(f16.converted.map((w) => w.name)).toEqual(['fc0.weight', 'fc0.bias', 'fc1.weight', 'fc1.bias', 'fc2.weight', 'fc2.bias']);
     expect(f16.bytes.length / mlp.length, 'size ratio').toBeLessThan(0.51);
-    const got = await run(f16.bytes, { input: pixels });
+    const got = await firstOutput(f16.bytes, { input: pixels });
     expect(got.type).toBe('float32');
     expect(got.dims).toEqual([8, 10]);
     // Tolerance: float16 keeps 11 significant bits, so each weight moves by at most 2^-11 of itself.
-    expect(relativeError(got.data as Float32Array, (await run(mlp, { input: pixels })).data as Float32Array)).toBeLessThan(1e-3);
+    expect(relativeError(got.data as Float32Array, (await firstOutput(mlp, { input: pixels })).data as Float32Array)).toBeLessThan(1e-3);
   });
 
   it('stores each weight as its float16 rounding, read back through a Cast', () => {
@@ -74,8 +56,8 @@ describe('convertToFloat16', () => {
     expect(onnx.ModelProto.decode(f16.bytes).metadataProps).toEqual(onnx.ModelProto.decode(gpt).metadataProps);
     expect(onnx.ModelProto.decode(f16.bytes).metadataProps).toContainEqual({ key: 'vocab', value: '["a"]' });
     expect(f16.bytes.length / gpt.length).toBeLessThan(0.56);
-    const got = (await run(f16.bytes, { idx })).data as Float32Array;
-    expect(relativeError(got, (await run(gpt, { idx })).data as Float32Array)).toBeLessThan(2e-3);
+    const got = (await firstOutput(f16.bytes, { idx })).data as Float32Array;
+    expect(relativeError(got, (await firstOutput(gpt, { idx })).data as Float32Array)).toBeLessThan(2e-3);
   });
 
   it('keeps the weights of excluded nodes in float32', () => {

@@ -4,6 +4,7 @@ import { onnx } from '@ringtrain/proto';
 import { initParameters, mlpInferenceModel, mlpParameters, mlpTrainingGraph, type FakeQuantSettings, type MlpConfig } from '@ringtrain/models';
 import { quantizeDynamic } from './dynamic.js';
 import { quantizeMatrix } from './quantize-math.js';
+import { relativeError } from './testing/model-outputs.js';
 
 const MLP: MlpConfig = { inputSize: 784, hidden: [64, 32], classes: 10 };
 const BATCH = 16;
@@ -44,17 +45,6 @@ async function modelLogits(bytes: Uint8Array, rows: number): Promise<Float32Arra
   }
   await session.release();
   return logits;
-}
-
-/** Largest difference relative to the largest magnitude of `want`. */
-function relativeError(got: Float32Array, want: Float32Array): number {
-  let diff = 0;
-  let scale = 0;
-  want.forEach((w, i) => {
-    diff = Math.max(diff, Math.abs(got[i]! - w));
-    scale = Math.max(scale, Math.abs(w));
-  });
-  return diff / scale;
 }
 
 describe('quantisation-aware MLP forward', () => {

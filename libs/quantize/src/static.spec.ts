@@ -20,31 +20,11 @@ import type { CalibrationBatch } from './calibrate.js';
 import { optimizedGraph, UNFUSED_REASON } from './fusion-check.js';
 import { quantizeWeight } from './quantize-math.js';
 import { quantizeStatic } from './static.js';
+import { relativeError, runModel } from './testing/model-outputs.js';
 
 const MLP: MlpConfig = { inputSize: 784, hidden: [256, 128], classes: 10 };
 const GPT: GptConfig = { nLayer: 2, nHead: 2, nEmbd: 32, blockSize: 16, vocabSize: 11 };
 const ENCODER: EncoderConfig = { nLayer: 1, nHead: 2, nEmbd: 32, blockSize: 16, vocabSize: 20, classes: 2 };
-
-async function run(bytes: Uint8Array, feeds: CalibrationBatch, level: 'all' | 'disabled' = 'all'): Promise<Float32Array> {
-  const session = await ort.InferenceSession.create(bytes, { graphOptimizationLevel: level });
-  try {
-    const out = await session.run(feeds);
-    return out[session.outputNames[0]!]!.data as Float32Array;
-  } finally {
-    await session.release();
-  }
-}
-
-/** Largest difference between two outputs, relative to the largest magnitude of the float one. */
-function relativeError(got: Float32Array, want: Float32Array): number {
-  let diff = 0;
-  let scale = 0;
-  want.forEach((w, i) => {
-    diff = Math.max(diff, Math.abs(got[i]! - w));
-    scale = Math.max(scale, Math.abs(w));
-  });
-  return diff / scale;
-}
 
 /** Images of `n` samples with pixels in [0, 1], drawn from a hash of (seed, index). */
 function pixels(n: number, seed: number): CalibrationBatch {
@@ -71,7 +51,7 @@ describe('quantizeStatic', () => {
 
   it('MLP: every method and weight granularity stays close to float32', async () => {
     const test = pixels(16, 9);
-    const want = await run(mlp, test);
+    const want = await runModel(mlp, test);
     for (const method of ['minmax', 'percentile', 'entropy'] as const) {
       for (const perChannel of [true, false]) {
         const q = await quantizeStatic(mlp, mlpCalibration, { method, perChannel });
@@ -80,7 +60,7 @@ describe('quantizeStatic', () => {
         expect(q.skipped, label).toEqual([]);
         expect(q.bytes.length / mlp.length, `${label}: size ratio`).toBeLessThan(0.27);
         // Tolerance: 3% of the largest logit, as for dynamic quantisation of the same model.
-        expect(relativeError(await run(q.bytes, test), want), label).toBeLessThan(0.03);
+        expect(relativeError(await runModel(q.bytes, test), want), label).toBeLessThan(0.03);
       }
     }
   });
@@ -93,7 +73,7 @@ describe('quantizeStatic', () => {
     expect(ops).not.toContain('Gemm');
     // The fused kernels compute what the QDQ graph means, to float32 rounding.
     const test = pixels(16, 9);
-    expect(relativeError(await run(q.bytes, test, 'all'), await run(q.bytes, test, 'disabled'))).toBeLessThan(1e-5);
+    expect(relativeError(await runModel(q.bytes, test, 'all'), await runModel(q.bytes, test, 'disabled'))).toBeLessThan(1e-5);
   });
 
   it('stores int8 weights, int32 biases and calibrated activation parameters', async () => {
@@ -124,7 +104,7 @@ describe('quantizeStatic', () => {
 
   it('GPT: MatMulIntegerToFloat for the four weight matrices of each block', async () => {
     const test = tokens(4, 16, 11, 9);
-    const want = await run(gpt, test);
+    const want = await runModel(gpt, test);
     for (const method of ['minmax', 'percentile', 'entropy'] as const) {
       for (const perChannel of [true, false]) {
         const q = await quantizeStatic(gpt, gptCalibration, { method, perChannel });
@@ -135,7 +115,7 @@ describe('quantizeStatic', () => {
         expect(skipped.get('h0.attn/scores'), label).toMatch(/computed, not a stored weight/);
         expect(skipped.get('lm_head'), label).toMatch(/computed, not a stored weight/);
         // Tolerance: 5% of the largest logit, as for dynamic quantisation of the same model.
-        expect(relativeError(await run(q.bytes, test), want), label).toBeLessThan(0.05);
+        expect(relativeError(await runModel(q.bytes, test), want), label).toBeLessThan(0.05);
       }
     }
     const ops = await opTypes((await quantizeStatic(gpt, gptCalibration)).bytes);
@@ -151,7 +131,7 @@ describe('quantizeStatic', () => {
     expect(count(ops, 'MatMulIntegerToFloat') + count(ops, 'QGemm')).toBe(q.quantized.length);
     expect(ops).not.toContain('DequantizeLinear');
     const test = tokens(4, 16, 20, 9);
-    expect(relativeError(await run(q.bytes, test), await run(encoder, test))).toBeLessThan(0.05);
+    expect(relativeError(await runModel(q.bytes, test), await runModel(encoder, test))).toBeLessThan(0.05);
   });
 
   it('Conv of a PyTorch CNN becomes QLinearConv', async () => {
@@ -162,7 +142,7 @@ describe('quantizeStatic', () => {
     const ops = await opTypes(q.bytes);
     expect(count(ops, 'QLinearConv')).toBe(1);
     expect(count(ops, 'QGemm')).toBe(1);
-    expect(relativeError(await run(q.bytes, images(9)), await run(cnn, images(9)))).toBeLessThan(0.05);
+    expect(relativeError(await runModel(q.bytes, images(9)), await runModel(cnn, images(9)))).toBeLessThan(0.05);
   });
 
   it('symmetric activations: only what onnxruntime fuses is quantised', async () => {
@@ -179,7 +159,7 @@ describe('quantizeStatic', () => {
     expect(count(ops, 'QGemm')).toBe(1);
     expect(ops).not.toContain('DequantizeLinear');
     const test = pixels(16, 9);
-    expect(relativeError(await run(q.bytes, test), await run(mlp, test))).toBeLessThan(0.03);
+    expect(relativeError(await runModel(q.bytes, test), await runModel(mlp, test))).toBeLessThan(0.03);
     if (process.arch === 'x64') {
       const g = await quantizeStatic(gpt, gptCalibration, { activations: 'symmetric' });
       expect(g.quantized).toEqual([]);
