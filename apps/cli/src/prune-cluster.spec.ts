@@ -39,7 +39,7 @@ function checkpointParameters(runDir: string, step: number): Float32Array {
 describe('pruning during training', () => {
   let runDir = '';
 
-  it('reaches the target sparsity, and pruned weights stay 0 through steps and the all-reduce', async () => {
+  it('pruned weights stay 0 through training', async () => {
     ({ runDir } = await launch(['--config', writeConfig(scratch, 'prune', RUN), '--workers', '2'], join(scratch, 'runs')));
     // The checkpoint of step 20 follows steps 15 to 19, which trained with the masks of step 15.
     const afterStep19 = zeroPositions(checkpointParameters(runDir, 20));
