@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ConfigError, perRankBatch, type RunConfig } from '@ringtrain/config';
 import { readModelMetadata } from '@ringtrain/graph';
@@ -25,7 +25,8 @@ Options:
   -h, --help           show this help
 
 Prints one JSON line on stdout once listening: {"event":"listening","address",...}.
-Exits 0 when the run finished, 1 when it failed.`;
+Exits 0 when the run finished, 1 when it failed, and 2 when an option or the run
+config is invalid (the message names it).`;
 
 const FAILURE_GRACE_MS = 1500;
 
@@ -110,6 +111,23 @@ async function checkTeacher(config: RunConfig, data: RunData, bytes: Uint8Array 
   }
 }
 
+/**
+ * Checks the batch split, the data files, the teacher and the init.from model before any
+ * worker starts, and copies the two model files into the run directory.
+ */
+async function checkAndStageInputs(config: RunConfig, worldSize: number, runDir: string, resumed: boolean): Promise<void> {
+  perRankBatch(config, worldSize);
+  const data = checkDataFiles(config);
+  const teacher = readModelFile(config.distill.teacher, 'distill.teacher', runDir, TEACHER_ARTIFACT);
+  await checkTeacher(config, data, teacher);
+  stageArtifact(teacher, runDir, TEACHER_ARTIFACT);
+  if (!resumed) {
+    const init = readModelFile(config.init.from, 'init.from', runDir, INIT_ARTIFACT);
+    checkInitSource(config, data, init);
+    stageArtifact(init, runDir, INIT_ARTIFACT);
+  }
+}
+
 export async function coordinatorCommand(argv: string[]): Promise<number> {
   const values = parseCommand('coordinator', argv, {
     config: { type: 'string' },
@@ -131,16 +149,13 @@ export async function coordinatorCommand(argv: string[]): Promise<number> {
     runsDir: (values['runs-dir'] as string | undefined) ?? 'runs',
     overrides: (values['set'] as string[] | undefined) ?? [],
   });
-  perRankBatch(setup.config, worldSize);
-  const data = checkDataFiles(setup.config);
   const runDir = setup.runDir.path;
-  const teacher = readModelFile(setup.config.distill.teacher, 'distill.teacher', runDir, TEACHER_ARTIFACT);
-  await checkTeacher(setup.config, data, teacher);
-  stageArtifact(teacher, runDir, TEACHER_ARTIFACT);
-  if (!setup.resumeCheckpoint) {
-    const init = readModelFile(setup.config.init.from, 'init.from', runDir, INIT_ARTIFACT);
-    checkInitSource(setup.config, data, init);
-    stageArtifact(init, runDir, INIT_ARTIFACT);
+  try {
+    await checkAndStageInputs(setup.config, worldSize, runDir, setup.resumeCheckpoint !== undefined);
+  } catch (err) {
+    // A new run that fails its checks has written nothing yet, so its directory goes too.
+    if (values['resume'] === undefined) rmSync(runDir, { recursive: true, force: true });
+    throw err;
   }
   const logger = createLogger({ role: 'coordinator', runId: setup.runId, worldSize });
   logger.info({ config: setup.config }, 'effective config');

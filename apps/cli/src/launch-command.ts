@@ -24,7 +24,8 @@ Options:
 
 Writes runs/<run-id>/: config.json, metrics.jsonl, summary.json, model.onnx,
 checkpoints/ and logs/, and model-int8.onnx for a run with quant.aware=true.
-Exits 0 when the run finished, 1 when it failed.`;
+Exits 0 when the run finished, 1 when it failed, and 2 when an option or the run
+config is invalid (the message names it).`;
 
 /** After a worker process fails: when the launcher stops the coordinator, and when it kills everything. */
 const COORDINATOR_STOP_MS = 10_000;

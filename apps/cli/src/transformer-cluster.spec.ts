@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
@@ -152,10 +152,13 @@ describe('language-model run checks', () => {
       train: { ...TINY_GPT.train, steps: 2 },
       schedule: { ...TINY_GPT.schedule, warmupSteps: 50 },
     });
-    const run = startCli(['launch', '--config', config, '--workers', '2']);
+    const runsDir = join(scratch, 'warmup-runs');
+    const run = startCli(['launch', '--config', config, '--workers', '2', '--runs-dir', runsDir]);
     const { code } = await run.exited;
     expect(code).toBe(2);
     expect(run.lines.join('\n')).toMatch(/schedule.warmupSteps 50 exceeds the run's 2 steps/);
     expect(run.lines.join('\n')).not.toMatch(/starting 2 workers/);
+    // The rejected run leaves no empty run directory behind.
+    expect(existsSync(runsDir) ? readdirSync(runsDir) : []).toEqual([]);
   });
 });

@@ -45,7 +45,6 @@ export function addHiddenStateLoss(g: Graph, options: HiddenStateLossOptions): V
   const mapped = projection === undefined
     ? student
     : g.op('Gemm', [student, projection], { transB: 1 }, { name: `${prefix}_projection` });
-  const axis = g.int64s([1], `${prefix}_feature_axis`);
   let perRow: Value;
   if (kind === 'mse') {
     const diff = g.op('Sub', [mapped, target], {}, { name: `${prefix}_diff` });
@@ -53,6 +52,8 @@ export function addHiddenStateLoss(g: Graph, options: HiddenStateLossOptions): V
     // ReduceMean takes its axes as an attribute up to opset 17.
     perRow = g.op('ReduceMean', [squared], { axes: [1], keepdims: 0 }, { name: `${prefix}_mse_rows` });
   } else {
+    // Only the cosine's sums take their axes as an input, so only it adds the constant.
+    const axis = g.int64s([1], `${prefix}_feature_axis`);
     const dot = g.op('ReduceSum', [g.op('Mul', [mapped, target], {}, { name: `${prefix}_products` }), axis], { keepdims: 0 }, { name: `${prefix}_dot` });
     const norm = (v: Value, what: string) =>
       g.op('Sqrt', [g.op('ReduceSum', [g.op('Mul', [v, v], {}, { name: `${prefix}_${what}_sq` }), axis], { keepdims: 0 }, { name: `${prefix}_${what}_sq_sum` })], {}, { name: `${prefix}_${what}_norm` });
