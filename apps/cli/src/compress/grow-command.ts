@@ -8,6 +8,7 @@ import { mlpInferenceModel, readMlpModel, type MlpModel } from '@ringtrain/model
 import { parseCommand, positiveInt, requireString, UsageError } from '../args.js';
 import { measureRow, readSourceRun } from './model-row.js';
 import { growTransformerFile } from './grow-transformer.js';
+import { checkOutputPath } from './output-path.js';
 import { addReportRow } from './report-file.js';
 import { modelKindOf } from './transformer-file.js';
 
@@ -78,6 +79,7 @@ export async function growCommand(argv: string[]): Promise<number> {
   }
   const modelPath = resolve(requireString(values, 'model', 'grow'));
   const out = resolve(requireString(values, 'out', 'grow'));
+  checkOutputPath(out, modelPath);
   const widen = values['widen'] as string | undefined;
   const deepen = values['deepen-after'] as string | undefined;
   const seed = values['seed'] === undefined ? 0 : Number(values['seed']);

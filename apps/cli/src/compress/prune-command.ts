@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseCommand, positiveInt, requireString, UsageError } from '../args.js';
+import { checkOutputPath } from './output-path.js';
 import { magnitudePruneFile } from './prune-magnitude.js';
 import { pruneMlpFile } from './prune-mlp.js';
 import type { PruneRequest } from './prune-request.js';
@@ -124,6 +125,7 @@ export async function pruneCommand(argv: string[]): Promise<number> {
   const modelPath = resolve(requireString(values, 'model', 'prune'));
   const out = resolve(requireString(values, 'out', 'prune'));
   const mode = pruneMode(values);
+  checkOutputPath(out, modelPath);
   const threads = values['threads'] === undefined ? 1 : positiveInt(values['threads'] as string, 'threads');
   const request: PruneRequest = { values, modelPath, out, threads };
   if (mode === 'magnitude') return magnitudePruneFile(request);

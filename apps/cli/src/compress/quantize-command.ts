@@ -6,6 +6,7 @@ import { createLogger, type Logger } from '@ringtrain/logging';
 import { parseCommand, positiveInt, requireString, UsageError } from '../args.js';
 import { inputBatch } from '../pipeline/measure-model.js';
 import { measureRow, readSourceRun, type SourceRun } from './model-row.js';
+import { checkOutputPath } from './output-path.js';
 import { addReportRow } from './report-file.js';
 import { compressModel } from './quantize-modes.js';
 import { DEFAULT_CALIBRATION_SAMPLES, DEFAULT_PERCENTILE, quantizeRequest } from './quantize-options.js';
@@ -127,6 +128,7 @@ export async function quantizeCommand(argv: string[]): Promise<number> {
   }
   const modelPath = resolve(requireString(values, 'model', 'quantize'));
   const out = resolve(requireString(values, 'out', 'quantize'));
+  checkOutputPath(out, modelPath);
   const request = quantizeRequest(values);
   const threads = values['threads'] === undefined ? 1 : positiveInt(values['threads'] as string, 'threads');
   const logger = createLogger({ role: 'cli' });
