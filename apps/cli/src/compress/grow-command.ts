@@ -9,7 +9,7 @@ import { parseCommand, positiveInt, requireString, UsageError } from '../args.js
 import { measureRow, readSourceRun } from './model-row.js';
 import { growTransformerFile } from './grow-transformer.js';
 import { checkOutputPath } from './output-path.js';
-import { addReportRow } from './report-file.js';
+import { addReportRow, checkReportTarget } from './report-file.js';
 import { modelKindOf } from './transformer-file.js';
 
 export const GROW_HELP = `Usage: ringtrain grow --model FILE --out FILE (--widen W1,W2,... | --deepen-after K | --mlp-hidden N) [options]
@@ -87,6 +87,8 @@ export async function growCommand(argv: string[]): Promise<number> {
   const noise = values['noise'] === undefined ? 0.01 : Number(values['noise']);
   if (!(noise >= 0)) throw new UsageError(`--noise must be a number >= 0, got '${String(values['noise'])}'`);
   const threads = values['threads'] === undefined ? 1 : positiveInt(values['threads'] as string, 'threads');
+  const name = (values['name'] as string | undefined) ?? basename(out).replace(/\.onnx$/, '');
+  if (values['report'] !== undefined) checkReportTarget(resolve(values['report'] as string), name, threads);
 
   let bytes: Buffer;
   try {
@@ -129,7 +131,7 @@ export async function growCommand(argv: string[]): Promise<number> {
     if (source === undefined) throw new UsageError(`--report needs the run config of the model; no config.json beside ${modelPath}, so pass --config FILE`);
     const logger = createLogger({ role: 'cli' });
     const config = { ...source.config, model: { ...source.config.model, hidden: grown.config.hidden } };
-    const row = await measureRow((values['name'] as string | undefined) ?? basename(out).replace(/\.onnx$/, ''), grownBytes, { ...source, config }, grown.params.length, threads, logger);
+    const row = await measureRow(name, grownBytes, { ...source, config }, grown.params.length, threads, logger);
     addReportRow(resolve(reportPath), row, threads);
     lines.push(`added row '${row.name}' to ${resolve(reportPath)}`);
   }

@@ -4,7 +4,7 @@ import { createLogger } from '@ringtrain/logging';
 import { parseCommand, positiveInt, requireString, UsageError } from '../args.js';
 import { measureRow, readSourceRun } from './model-row.js';
 import { weightSparsity } from './prune-magnitude.js';
-import { addReportRow } from './report-file.js';
+import { addReportRow, checkReportTarget } from './report-file.js';
 
 export const MEASURE_HELP = `Usage: ringtrain measure --model RUN/model.onnx --report FILE [options]
 
@@ -49,6 +49,7 @@ export async function measureCommand(argv: string[]): Promise<number> {
   }
 
   const name = (values['name'] as string | undefined) ?? basename(dirname(modelPath));
+  checkReportTarget(reportPath, name, threads);
   const row = await measureRow(name, bytes, source, parameters, threads, createLogger({ role: 'cli' }));
   // A run that pruned by magnitude stores its zeros, so the row also counts the live parameters.
   if (source.config.prune.sparsity > 0) row.nonzeroParameters = parameters - weightSparsity(bytes).zeros;

@@ -4,7 +4,8 @@ import { parseCommand, positiveInt, requireString, UsageError } from '../args.js
 import { checkOutputPath } from './output-path.js';
 import { magnitudePruneFile } from './prune-magnitude.js';
 import { pruneMlpFile } from './prune-mlp.js';
-import type { PruneRequest } from './prune-request.js';
+import { rowName, type PruneRequest } from './prune-request.js';
+import { checkReportTarget } from './report-file.js';
 import { pruneTransformerFile } from './prune-transformer.js';
 import { modelKindOf } from './transformer-file.js';
 
@@ -128,6 +129,7 @@ export async function pruneCommand(argv: string[]): Promise<number> {
   checkOutputPath(out, modelPath);
   const threads = values['threads'] === undefined ? 1 : positiveInt(values['threads'] as string, 'threads');
   const request: PruneRequest = { values, modelPath, out, threads };
+  if (values['report'] !== undefined) checkReportTarget(resolve(values['report'] as string), rowName(request), threads);
   if (mode === 'magnitude') return magnitudePruneFile(request);
 
   let bytes: Buffer;

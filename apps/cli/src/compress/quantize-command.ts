@@ -7,7 +7,7 @@ import { parseCommand, positiveInt, requireString, UsageError } from '../args.js
 import { inputBatch } from '../pipeline/measure-model.js';
 import { measureRow, readSourceRun, type SourceRun } from './model-row.js';
 import { checkOutputPath } from './output-path.js';
-import { addReportRow } from './report-file.js';
+import { addReportRow, checkReportTarget } from './report-file.js';
 import { compressModel } from './quantize-modes.js';
 import { DEFAULT_CALIBRATION_SAMPLES, DEFAULT_PERCENTILE, quantizeRequest } from './quantize-options.js';
 
@@ -141,8 +141,10 @@ export async function quantizeCommand(argv: string[]): Promise<number> {
   }
   const source = readSourceRun(modelPath, values['config'] as string | undefined);
   const reportPath = values['report'] as string | undefined;
-  if (reportPath !== undefined && source === undefined) {
-    throw new UsageError(`--report needs the run config that evaluates the model; no config.json beside ${modelPath}, so pass --config FILE`);
+  const rowName = (values['name'] as string | undefined) ?? basename(out).replace(/\.onnx$/, '');
+  if (reportPath !== undefined) {
+    if (source === undefined) throw new UsageError(`--report needs the run config that evaluates the model; no config.json beside ${modelPath}, so pass --config FILE`);
+    checkReportTarget(resolve(reportPath), rowName, threads);
   }
 
   if (request.mode !== 'float16') request.perChannel = choosePerChannel(values, source, logger);
@@ -157,7 +159,7 @@ export async function quantizeCommand(argv: string[]): Promise<number> {
   if (source !== undefined) {
     const parameters = source.summary['parameters'] ?? countFloatParameters(bytes);
     const float = await measureRow('float32', bytes, source, parameters, threads, logger);
-    const compressed = await measureRow((values['name'] as string | undefined) ?? basename(out).replace(/\.onnx$/, ''), result.bytes, source, parameters, threads, logger);
+    const compressed = await measureRow(rowName, result.bytes, source, parameters, threads, logger);
     const metric = (r: typeof float) => (r.testErrors !== undefined ? `${r.testErrors} test errors (${((r.testAccuracy ?? 0) * 100).toFixed(2)}%)` : `valLoss ${r.valLoss?.toFixed(4)}`);
     const label = (format: string) => `${format}:`.padEnd(9);
     lines.push(`${label('float32')}${metric(float)}, ${float.latencyMsBatch1.toFixed(3)} ms at batch 1, ${float.samplesPerSecBatch256.toFixed(0)} samples/s at batch 256`);
