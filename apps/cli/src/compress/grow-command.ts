@@ -116,7 +116,11 @@ export async function growCommand(argv: string[]): Promise<number> {
     throw new UsageError(`grow: ${(err as Error).message}`);
   }
   const grownBytes = mlpInferenceModel(grown.config, grown.params);
-  const source = readSourceRun(modelPath, values['config'] as string | undefined);
+  const source = readSourceRun(modelPath, values['config'] as string | undefined, bytes);
+  const reportPath = values['report'] as string | undefined;
+  if (reportPath !== undefined && source === undefined) {
+    throw new UsageError(`--report needs the run config of the model; no config.json beside ${modelPath}, so pass --config FILE`);
+  }
   const test = loadMnist({ dir: source?.config.data.path, split: 'test' });
   const images = Float32Array.from(test.images, (v) => v / 255);
   const difference = await maxLogitDifference(bytes, grownBytes, images, original.config.inputSize);
@@ -126,9 +130,7 @@ export async function growCommand(argv: string[]): Promise<number> {
     `hidden layers ${original.config.hidden.join('-')} -> ${grown.config.hidden.join('-')}`,
     `max |grown - original| of the logits over ${test.count.toLocaleString('en-US')} test images: ${difference.toExponential(2)}`,
   ];
-  const reportPath = values['report'] as string | undefined;
-  if (reportPath !== undefined) {
-    if (source === undefined) throw new UsageError(`--report needs the run config of the model; no config.json beside ${modelPath}, so pass --config FILE`);
+  if (reportPath !== undefined && source !== undefined) {
     const logger = createLogger({ role: 'cli' });
     const config = { ...source.config, model: { ...source.config.model, hidden: grown.config.hidden } };
     const row = await measureRow(name, grownBytes, { ...source, config }, grown.params.length, threads, logger);

@@ -55,6 +55,11 @@ export async function growTransformerFile(request: GrowTransformerRequest, bytes
     throw new UsageError(`--widen widens the hidden layers of an MLP, but --model ${modelPath} is a ${original.kind} model; pass --mlp-hidden N`);
   }
   const grown = growModel(request, original);
+  const reportPath = values['report'] as string | undefined;
+  const source = reportPath === undefined ? undefined : readSourceRun(modelPath, values['config'] as string | undefined, bytes);
+  if (reportPath !== undefined && source === undefined) {
+    throw new UsageError(`--report needs the run config of the model; no config.json beside ${modelPath}, so pass --config FILE`);
+  }
   const grownBytes = transformerInferenceModel(grown);
   const check = await compareOnRandomWindows(bytes, grownBytes, original, CHECK_WINDOWS, seed);
   writeFileSync(out, grownBytes);
@@ -64,10 +69,7 @@ export async function growTransformerFile(request: GrowTransformerRequest, bytes
       `parameters ${original.params.length.toLocaleString('en-US')} -> ${grown.params.length.toLocaleString('en-US')}`,
     `max |grown - original| of the logits over ${check.windows} random windows of ${original.config.blockSize} tokens: ${check.maxDifference.toExponential(2)}`,
   ];
-  const reportPath = values['report'] as string | undefined;
-  if (reportPath !== undefined) {
-    const source = readSourceRun(modelPath, values['config'] as string | undefined);
-    if (source === undefined) throw new UsageError(`--report needs the run config of the model; no config.json beside ${modelPath}, so pass --config FILE`);
+  if (reportPath !== undefined && source !== undefined) {
     const name = (values['name'] as string | undefined) ?? basename(out).replace(/\.onnx$/, '');
     const row = await measureRow(name, grownBytes, withModelSizes(source, grown), grown.params.length, threads, createLogger({ role: 'cli' }));
     addReportRow(resolve(reportPath), row, threads);

@@ -141,5 +141,5 @@ export async function pruneCommand(argv: string[]): Promise<number> {
   const kind = modelKindOf(modelPath, bytes);
   if (kind === 'gpt' || kind === 'encoder') return pruneTransformerFile(request, bytes);
   checkMlpFlags(values, modelPath, kind);
-  return pruneMlpFile(request);
+  return pruneMlpFile(request, bytes);
 }

@@ -107,7 +107,7 @@ export async function magnitudePruneFile(request: PruneRequest): Promise<number>
   const reportPath = values['report'] as string | undefined;
   if (reportPath !== undefined) {
     const parameters = summary['parameters'] ?? reached.parameters;
-    const row = await measureRow(rowName(request), prunedBytes, { config, summary }, parameters, threads, logger);
+    const row = await measureRow(rowName(request), prunedBytes, { config, configPath, summary }, parameters, threads, logger);
     row.nonzeroParameters = parameters - reached.zeros;
     if (summary['wallSeconds'] !== undefined) row.trainWallSeconds = summary['wallSeconds'];
     addReportRow(resolve(reportPath), row, threads);

@@ -97,6 +97,11 @@ export async function pruneTransformerFile(request: PruneRequest, bytes: Uint8Ar
   const original = readTransformerFile(modelPath, bytes);
   checkTransformerFlags(request, original.kind);
   const { model: pruned, blocks, heads } = pruneModel(request, original);
+  const reportPath = values['report'] as string | undefined;
+  const source = reportPath === undefined ? undefined : readSourceRun(modelPath, values['config'] as string | undefined, bytes);
+  if (reportPath !== undefined && source === undefined) {
+    throw new UsageError(`--report needs the run config of the model; no config.json beside ${modelPath}, so pass --config FILE`);
+  }
   const prunedBytes = transformerInferenceModel(pruned);
   writeFileSync(out, prunedBytes);
 
@@ -106,10 +111,7 @@ export async function pruneTransformerFile(request: PruneRequest, bytes: Uint8Ar
   ];
   if (blocks !== undefined) lines.push(`kept blocks ${blocks.join(',')} of ${original.config.nLayer}, renumbered from 0`);
   if (heads !== undefined) lines.push(`kept heads per block: ${heads.map((h, l) => `h${l} ${h.join(',')}`).join('; ')}`);
-  const reportPath = values['report'] as string | undefined;
-  if (reportPath !== undefined) {
-    const source = readSourceRun(modelPath, values['config'] as string | undefined);
-    if (source === undefined) throw new UsageError(`--report needs the run config of the model; no config.json beside ${modelPath}, so pass --config FILE`);
+  if (reportPath !== undefined && source !== undefined) {
     const row = await measureRow(rowName(request), prunedBytes, withModelSizes(source, pruned), pruned.params.length, threads, createLogger({ role: 'cli' }));
     addReportRow(resolve(reportPath), row, threads);
     const metric = row.testErrors !== undefined ? `test errors ${row.testErrors}` : `validation loss ${row.valLoss?.toFixed(4)}`;

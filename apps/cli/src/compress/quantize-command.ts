@@ -1,8 +1,9 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { readWeights } from '@ringtrain/graph';
+import { readModelMetadata, readWeights } from '@ringtrain/graph';
 import { createLogger, type Logger } from '@ringtrain/logging';
+import { readMlpModel, readTransformerModel } from '@ringtrain/models';
 import { parseCommand, positiveInt, requireString, UsageError } from '../args.js';
 import { inputBatch } from '../pipeline/measure-model.js';
 import { measureRow, readSourceRun, type SourceRun } from './model-row.js';
@@ -96,11 +97,20 @@ async function checkLoads(bytes: Uint8Array, out: string, blockSize: number | un
   }
 }
 
-/** Counts the elements of a model's float32 initializers, the parameter count when no run summary states it. */
-function countFloatParameters(bytes: Uint8Array): number {
-  let count = 0;
-  for (const weight of readWeights(bytes).values()) count += weight.data.length;
-  return count;
+/**
+ * Counts a model's parameters when no run summary states them: the trained tensors of a ringtrain
+ * MLP, GPT or encoder, whose files also store constants such as input_mean and the causal mask,
+ * else the elements of every float32 initializer.
+ */
+function countParameters(bytes: Uint8Array): number {
+  const kind = readModelMetadata(bytes)['modelKind'];
+  try {
+    return kind === 'gpt' || kind === 'encoder' ? readTransformerModel(bytes).params.length : readMlpModel(bytes).params.length;
+  } catch {
+    let count = 0;
+    for (const weight of readWeights(bytes).values()) count += weight.data.length;
+    return count;
+  }
 }
 
 export async function quantizeCommand(argv: string[]): Promise<number> {
@@ -139,7 +149,7 @@ export async function quantizeCommand(argv: string[]): Promise<number> {
   } catch (err) {
     throw new UsageError(`cannot read --model ${modelPath}: ${(err as Error).message}`);
   }
-  const source = readSourceRun(modelPath, values['config'] as string | undefined);
+  const source = readSourceRun(modelPath, values['config'] as string | undefined, bytes);
   const reportPath = values['report'] as string | undefined;
   const rowName = (values['name'] as string | undefined) ?? basename(out).replace(/\.onnx$/, '');
   if (reportPath !== undefined) {
@@ -157,7 +167,7 @@ export async function quantizeCommand(argv: string[]): Promise<number> {
     `size ${bytes.length.toLocaleString('en-US')} -> ${result.bytes.length.toLocaleString('en-US')} bytes (${(result.bytes.length / bytes.length).toFixed(3)} of float32)`,
   ];
   if (source !== undefined) {
-    const parameters = source.summary['parameters'] ?? countFloatParameters(bytes);
+    const parameters = source.summary['parameters'] ?? countParameters(bytes);
     const float = await measureRow('float32', bytes, source, parameters, threads, logger);
     const compressed = await measureRow(rowName, result.bytes, source, parameters, threads, logger);
     const metric = (r: typeof float) => (r.testErrors !== undefined ? `${r.testErrors} test errors (${((r.testAccuracy ?? 0) * 100).toFixed(2)}%)` : `valLoss ${r.valLoss?.toFixed(4)}`);
