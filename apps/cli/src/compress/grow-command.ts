@@ -7,7 +7,7 @@ import { createLogger } from '@ringtrain/logging';
 import { mlpInferenceModel, readMlpModel, type MlpModel } from '@ringtrain/models';
 import { parseCommand, positiveInt, requireString, UsageError } from '../args.js';
 import { measureRow, readSourceRun } from './model-row.js';
-import { growTransformerFile } from './grow-transformer.js';
+import { checkGrownLogits, growTransformerFile } from './grow-transformer.js';
 import { checkOutputPath } from './output-path.js';
 import { addReportRow, checkReportTarget } from './report-file.js';
 import { modelKindOf } from './transformer-file.js';
@@ -85,7 +85,7 @@ export async function growCommand(argv: string[]): Promise<number> {
   const seed = values['seed'] === undefined ? 0 : Number(values['seed']);
   if (!Number.isInteger(seed) || seed < 0 || seed >= 2 ** 32) throw new UsageError(`--seed must be an integer in [0, 2^32), got '${String(values['seed'])}'`);
   const noise = values['noise'] === undefined ? 0.01 : Number(values['noise']);
-  if (!(noise >= 0)) throw new UsageError(`--noise must be a number >= 0, got '${String(values['noise'])}'`);
+  if (!(noise >= 0 && Number.isFinite(noise))) throw new UsageError(`--noise must be a finite number >= 0, got '${String(values['noise'])}'`);
   const threads = values['threads'] === undefined ? 1 : positiveInt(values['threads'] as string, 'threads');
   const name = (values['name'] as string | undefined) ?? basename(out).replace(/\.onnx$/, '');
   if (values['report'] !== undefined) checkReportTarget(resolve(values['report'] as string), name, threads);
@@ -124,6 +124,7 @@ export async function growCommand(argv: string[]): Promise<number> {
   const test = loadMnist({ dir: source?.config.data.path, split: 'test' });
   const images = Float32Array.from(test.images, (v) => v / 255);
   const difference = await maxLogitDifference(bytes, grownBytes, images, original.config.inputSize);
+  checkGrownLogits(difference, noise);
   writeFileSync(out, grownBytes);
 
   const lines = [

@@ -21,6 +21,18 @@ export interface GrowTransformerRequest {
   threads: number;
 }
 
+/**
+ * Rejects a grown model whose logits are not finite, which a large --noise causes when the noisy
+ * weights overflow float32.
+ *
+ * @throws UsageError naming the difference and --noise
+ */
+export function checkGrownLogits(maxDifference: number, noise: number): void {
+  if (!Number.isFinite(maxDifference)) {
+    throw new UsageError(`the grown model's logits are not finite (largest difference ${maxDifference}) with --noise ${noise}; lower --noise`);
+  }
+}
+
 /** Widens the block MLPs (--mlp-hidden), then inserts a block (--deepen-after), as the flags request. */
 function growModel(request: GrowTransformerRequest, original: TransformerModel): TransformerModel {
   const { values, seed, noise } = request;
@@ -62,6 +74,7 @@ export async function growTransformerFile(request: GrowTransformerRequest, bytes
   }
   const grownBytes = transformerInferenceModel(grown);
   const check = await compareOnRandomWindows(bytes, grownBytes, original, CHECK_WINDOWS, seed);
+  checkGrownLogits(check.maxDifference, request.noise);
   writeFileSync(out, grownBytes);
 
   const lines = [
