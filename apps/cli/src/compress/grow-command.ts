@@ -7,6 +7,7 @@ import { createLogger } from '@ringtrain/logging';
 import { mlpInferenceModel, readMlpModel, type MlpModel } from '@ringtrain/models';
 import { parseCommand, positiveInt, requireString, UsageError } from '../args.js';
 import { measureRow, readSourceRun } from './model-row.js';
+import { checkNotCompressed } from './compressed-model.js';
 import { checkGrownLogits, growTransformerFile } from './grow-transformer.js';
 import { checkOutputPath } from './output-path.js';
 import { addReportRow, checkReportTarget } from './report-file.js';
@@ -96,6 +97,7 @@ export async function growCommand(argv: string[]): Promise<number> {
   } catch (err) {
     throw new UsageError(`cannot read --model ${modelPath}: ${(err as Error).message}`);
   }
+  checkNotCompressed(modelPath, bytes);
   const kind = modelKindOf(modelPath, bytes);
   if (kind === 'gpt' || kind === 'encoder') return growTransformerFile({ values, modelPath, out, seed, noise, threads }, bytes);
   if (values['mlp-hidden'] !== undefined) {

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseCommand, positiveInt, requireString, UsageError } from '../args.js';
+import { checkNotCompressed } from './compressed-model.js';
 import { checkOutputPath } from './output-path.js';
 import { magnitudePruneFile } from './prune-magnitude.js';
 import { pruneMlpFile } from './prune-mlp.js';
@@ -138,6 +139,7 @@ export async function pruneCommand(argv: string[]): Promise<number> {
   } catch (err) {
     throw new UsageError(`cannot read --model ${modelPath}: ${(err as Error).message}`);
   }
+  checkNotCompressed(modelPath, bytes);
   const kind = modelKindOf(modelPath, bytes);
   if (kind === 'gpt' || kind === 'encoder') return pruneTransformerFile(request, bytes);
   checkMlpFlags(values, modelPath, kind);

@@ -6,6 +6,7 @@ import { createLogger, type Logger } from '@ringtrain/logging';
 import { readMlpModel, readTransformerModel } from '@ringtrain/models';
 import { parseCommand, positiveInt, requireString, UsageError } from '../args.js';
 import { inputBatch } from '../pipeline/measure-model.js';
+import { checkNotCompressed } from './compressed-model.js';
 import { measureRow, readSourceRun, type SourceRun } from './model-row.js';
 import { checkOutputPath } from './output-path.js';
 import { addReportRow, checkReportTarget } from './report-file.js';
@@ -149,6 +150,7 @@ export async function quantizeCommand(argv: string[]): Promise<number> {
   } catch (err) {
     throw new UsageError(`cannot read --model ${modelPath}: ${(err as Error).message}`);
   }
+  checkNotCompressed(modelPath, bytes);
   const source = readSourceRun(modelPath, values['config'] as string | undefined, bytes);
   const reportPath = values['report'] as string | undefined;
   const rowName = (values['name'] as string | undefined) ?? basename(out).replace(/\.onnx$/, '');
