@@ -5,7 +5,7 @@ import { loadMnist } from '@ringtrain/data';
 import { deepenMlp, widenMlp } from '@ringtrain/grow';
 import { createLogger } from '@ringtrain/logging';
 import { mlpInferenceModel, readMlpModel, type MlpModel } from '@ringtrain/models';
-import { parseCommand, positiveInt, requireString, UsageError } from '../args.js';
+import { parseCommand, positiveInt, requireString, shellQuote, UsageError } from '../args.js';
 import { measureRow, readSourceRun } from './model-row.js';
 import { checkNotCompressed } from './compressed-model.js';
 import { checkGrownLogits, growTransformerFile } from './grow-transformer.js';
@@ -140,7 +140,7 @@ export async function growCommand(argv: string[]): Promise<number> {
     addReportRow(resolve(reportPath), row, threads);
     lines.push(`added row '${row.name}' to ${resolve(reportPath)}`);
   }
-  lines.push(`wrote ${out}`, `continue training with --set init.from=${out} --set model.hidden=${grown.config.hidden.join(',')}`);
+  lines.push(`wrote ${out}`, `continue training with --set ${shellQuote(`init.from=${out}`)} --set model.hidden=${grown.config.hidden.join(',')}`);
   process.stdout.write(lines.join('\n') + '\n');
   return 0;
 }

@@ -3,7 +3,7 @@ import { basename, resolve } from 'node:path';
 import { deepenTransformer, widenTransformerMlp } from '@ringtrain/grow';
 import { createLogger } from '@ringtrain/logging';
 import { transformerInferenceModel, type TransformerModel } from '@ringtrain/models';
-import { positiveInt, UsageError } from '../args.js';
+import { positiveInt, shellQuote, UsageError } from '../args.js';
 import { measureRow, readSourceRun } from './model-row.js';
 import { addReportRow } from './report-file.js';
 import { compareOnRandomWindows, describeTransformer, readTransformerFile, transformerSizeFlags, withModelSizes } from './transformer-file.js';
@@ -88,7 +88,7 @@ export async function growTransformerFile(request: GrowTransformerRequest, bytes
     addReportRow(resolve(reportPath), row, threads);
     lines.push(`added row '${row.name}' to ${resolve(reportPath)}`);
   }
-  lines.push(`wrote ${out}`, `continue training with --set init.from=${out} ${transformerSizeFlags(grown)}`);
+  lines.push(`wrote ${out}`, `continue training with --set ${shellQuote(`init.from=${out}`)} ${transformerSizeFlags(grown)}`);
   process.stdout.write(lines.join('\n') + '\n');
   return 0;
 }

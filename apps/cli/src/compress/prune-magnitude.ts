@@ -4,7 +4,7 @@ import { readRunConfig } from '@ringtrain/config';
 import { evaluateExportedModel } from '@ringtrain/coordinator';
 import { readWeights } from '@ringtrain/graph';
 import { createLogger } from '@ringtrain/logging';
-import { positiveInt, requireString, UsageError } from '../args.js';
+import { positiveInt, requireString, shellQuote, UsageError } from '../args.js';
 import { runStage } from '../pipeline/run-stage.js';
 import { checkNotCompressed } from './compressed-model.js';
 import { measureRow } from './model-row.js';
@@ -90,7 +90,7 @@ export async function magnitudePruneFile(request: PruneRequest): Promise<number>
 
   const runsDir = resolve((values['runs-dir'] as string | undefined) ?? 'runs');
   const args = ['launch', '--config', configPath, '--workers', String(workers), '--runs-dir', runsDir, ...overrides.flatMap((o) => ['--set', o])];
-  process.stderr.write(`fine-tuning with magnitude pruning: ringtrain ${args.join(' ')}\n`);
+  process.stderr.write(`fine-tuning with magnitude pruning: ringtrain ${args.map(shellQuote).join(' ')}\n`);
   const runDir = await runStage('prune', args);
   copyFileSync(join(runDir, 'model.onnx'), out);
   const prunedBytes = readFileSync(out);

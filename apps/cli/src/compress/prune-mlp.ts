@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { createLogger } from '@ringtrain/logging';
 import { mlpInferenceModel, readMlpModel, type MlpModel } from '@ringtrain/models';
 import { pruneUnits } from '@ringtrain/prune';
-import { UsageError } from '../args.js';
+import { shellQuote, UsageError } from '../args.js';
 import { measureRow, readSourceRun } from './model-row.js';
 import { rowName, type PruneRequest } from './prune-request.js';
 import { addReportRow } from './report-file.js';
@@ -55,7 +55,7 @@ export async function pruneMlpFile(request: PruneRequest, modelBytes: Uint8Array
     addReportRow(resolve(reportPath), row, threads);
     lines.push(`test errors ${row.testErrors} before fine-tuning; added row '${row.name}' to ${resolve(reportPath)}`);
   }
-  lines.push(`wrote ${out}`, `fine-tune with --set init.from=${out} --set model.hidden=${pruned.config.hidden.join(',')}`);
+  lines.push(`wrote ${out}`, `fine-tune with --set ${shellQuote(`init.from=${out}`)} --set model.hidden=${pruned.config.hidden.join(',')}`);
   process.stdout.write(lines.join('\n') + '\n');
   return 0;
 }
