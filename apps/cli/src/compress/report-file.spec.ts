@@ -62,6 +62,20 @@ describe('checkReportTarget', () => {
   });
 });
 
+describe('addReportRow', () => {
+  it('EXPECTED FAILURE - a row of another metric', () => {
+    const languageRow: ReportRow = { name: 'gpt-int8', parameters: 500, modelBytes: 2000, latencyMsBatch1: 0.1, samplesPerSecBatch256: 5000, valLoss: 2.5 };
+    const classifiers = reportFile('classifiers', JSON.stringify({ models: [ROW], threads: 1 }));
+    expect(() => addReportRow(classifiers, languageRow, 1)).toThrow(/--report .* compares models by test errors, but the row 'gpt-int8' has a validation loss; pass another report/);
+    const languageModels = reportFile('language-models', JSON.stringify({ models: [languageRow], threads: 1 }));
+    expect(() => addReportRow(languageModels, ROW, 1)).toThrow(/--report .* compares models by validation loss, but the row 'student-int8' has test errors; pass another report/);
+    expect(JSON.parse(readFileSync(classifiers, 'utf8')).models).toHaveLength(1);
+    // A row replacing the only row of a report may change the metric.
+    const single = reportFile('single', JSON.stringify({ models: [{ ...languageRow, name: ROW.name }], threads: 1 }));
+    expect(addReportRow(single, ROW, 1).models).toEqual([ROW]);
+  });
+});
+
 describe('reportMarkdown', () => {
   it('escapes a | in a row name', () => {
     const markdown = reportMarkdown({ models: [{ ...ROW, name: 'int8|per-tensor' }], threads: 1 });

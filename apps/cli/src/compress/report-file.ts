@@ -63,14 +63,32 @@ export function checkReportTarget(path: string, name: string, threads: number): 
   readReport(path, threads);
 }
 
+/** Returns the held-out figure that a row compares by, as words for messages. */
+function metricOf(row: ReportRow): string {
+  return row.testErrors !== undefined ? 'test errors' : 'a validation loss';
+}
+
+/**
+ * Rejects a row whose held-out figure differs from that of the other rows, because report.md and
+ * report.svg show one figure for all rows: test errors, or validation loss for language models.
+ */
+function checkSameMetric(path: string, rows: readonly ReportRow[], row: ReportRow): void {
+  const other = rows.find((r) => r.name !== row.name && metricOf(r) !== metricOf(row));
+  if (other === undefined) return;
+  const compared = metricOf(other) === 'test errors' ? 'test errors' : 'validation loss';
+  throw new UsageError(`--report ${path} compares models by ${compared}, but the row '${row.name}' has ${metricOf(row)}; pass another report for this model`);
+}
+
 /**
  * Adds `row` to the report.json at `path`, replacing a row of the same name, and rewrites
  * report.md and report.svg beside it. A missing file starts a new report.
  *
- * @throws UsageError when the file exists but is not a report, or was measured with other threads
+ * @throws UsageError when the file exists but is not a report, was measured with other threads, or
+ *   compares its rows by another figure than the row's
  */
 export function addReportRow(path: string, row: ReportRow, threads: number): Report {
   const report = readReport(path, threads);
+  checkSameMetric(path, report.models, row);
   report.models = [...report.models.filter((r) => r.name !== row.name), row];
   writeFileSync(path, JSON.stringify(report, null, 2) + '\n');
   const dir = dirname(path);
