@@ -58,6 +58,22 @@ describe('ringtrain grow', () => {
     expect(notMlp.output).toMatch(/--widen widens the hidden layers of an MLP, but --model .*gpt.onnx is a gpt model; pass --mlp-hidden N/);
   });
 
+  it('EXPECTED FAILURE - blank or non-numeric flags', async () => {
+    for (const text of ['', ' ', 'abc', '1.5']) {
+      const out = join(scratch, 'deep-x.onnx');
+      const { code, output } = await cli(['grow', '--model', model, '--out', out, '--deepen-after', text]);
+      expect(code, `'${text}': ${output}`).toBe(2);
+      expect(output).toContain(`--deepen-after takes a hidden layer number (0, 1, ...), got '${text}'`);
+      expect(existsSync(out), `'${text}' wrote no model`).toBe(false);
+    }
+    const seed = await cli(['grow', '--model', model, '--out', join(scratch, 'x.onnx'), '--widen', '30,30', '--seed', '']);
+    expect(seed.code, seed.output).toBe(2);
+    expect(seed.output).toMatch(/--seed must be an integer in \[0, 2\^32\), got ''/);
+    const noise = await cli(['grow', '--model', model, '--out', join(scratch, 'x.onnx'), '--widen', '30,30', '--noise', ' ']);
+    expect(noise.code, noise.output).toBe(2);
+    expect(noise.output).toMatch(/--noise must be a finite number >= 0, got ' '/);
+  });
+
   it('EXPECTED FAILURE - noise that breaks the function', async () => {
     const gpt: GptConfig = { nLayer: 1, nHead: 2, nEmbd: 8, blockSize: 8, vocabSize: 5 };
     const gptPath = join(scratch, 'gpt-noise.onnx');

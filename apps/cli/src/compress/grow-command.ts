@@ -54,6 +54,18 @@ async function maxLogitDifference(a: Uint8Array, b: Uint8Array, images: Float32A
   return x.reduce((m, v, i) => Math.max(m, Math.abs(v - y[i]!)), 0);
 }
 
+/** Parses a numeric flag, or returns NaN for blank text, which Number() alone would read as 0. */
+function numberFlag(text: string): number {
+  return text.trim() === '' ? Number.NaN : Number(text);
+}
+
+/** Parses --deepen-after of an MLP. */
+function parseLayer(text: string): number {
+  const layer = numberFlag(text);
+  if (!Number.isInteger(layer)) throw new UsageError(`--deepen-after takes a hidden layer number (0, 1, ...), got '${text}'`);
+  return layer;
+}
+
 function parseWidths(text: string): number[] {
   const widths = text.split(',').map(Number);
   if (widths.some((w) => !Number.isInteger(w) || w < 1)) throw new UsageError(`--widen takes positive integers separated by commas, got '${text}'`);
@@ -83,9 +95,9 @@ export async function growCommand(argv: string[]): Promise<number> {
   checkOutputPath(out, modelPath);
   const widen = values['widen'] as string | undefined;
   const deepen = values['deepen-after'] as string | undefined;
-  const seed = values['seed'] === undefined ? 0 : Number(values['seed']);
+  const seed = values['seed'] === undefined ? 0 : numberFlag(values['seed'] as string);
   if (!Number.isInteger(seed) || seed < 0 || seed >= 2 ** 32) throw new UsageError(`--seed must be an integer in [0, 2^32), got '${String(values['seed'])}'`);
-  const noise = values['noise'] === undefined ? 0.01 : Number(values['noise']);
+  const noise = values['noise'] === undefined ? 0.01 : numberFlag(values['noise'] as string);
   if (!(noise >= 0 && Number.isFinite(noise))) throw new UsageError(`--noise must be a finite number >= 0, got '${String(values['noise'])}'`);
   const threads = values['threads'] === undefined ? 1 : positiveInt(values['threads'] as string, 'threads');
   const name = (values['name'] as string | undefined) ?? basename(out).replace(/\.onnx$/, '');
@@ -112,7 +124,7 @@ export async function growCommand(argv: string[]): Promise<number> {
   }
   let grown: MlpModel;
   try {
-    grown = widen !== undefined ? widenMlp(original, parseWidths(widen), { seed, noise }) : deepenMlp(original, Number(deepen));
+    grown = widen !== undefined ? widenMlp(original, parseWidths(widen), { seed, noise }) : deepenMlp(original, parseLayer(deepen!));
   } catch (err) {
     if (err instanceof UsageError) throw err;
     throw new UsageError(`grow: ${(err as Error).message}`);
