@@ -47,7 +47,31 @@ function fineTuneOverrides(request: PruneRequest): string[] {
   const overrides = [`init.from=${modelPath}`, `prune.sparsity=${sparsity}`, `prune.scope=${scope}`];
   if (epochs !== undefined) overrides.push(`train.epochs=${positiveInt(epochs, 'epochs')}`);
   if (steps !== undefined) overrides.push(`train.steps=${positiveInt(steps, 'steps')}`);
-  return [...overrides, ...((values['set'] as string[] | undefined) ?? [])];
+  const sets = (values['set'] as string[] | undefined) ?? [];
+  let lengthFlag: string | undefined;
+  if (epochs !== undefined) lengthFlag = 'epochs';
+  if (steps !== undefined) lengthFlag = 'steps';
+  checkSetConflicts(sets, lengthFlag);
+  return [...overrides, ...sets];
+}
+
+/**
+ * Rejects a --set of a key that a flag of the command sets, because the later --set would
+ * silently win. `lengthFlag` is the run length flag given, if any.
+ */
+function checkSetConflicts(sets: readonly string[], lengthFlag: string | undefined): void {
+  const flagOf: Record<string, string | undefined> = {
+    'init.from': 'model',
+    'prune.sparsity': 'sparsity',
+    'prune.scope': 'scope',
+    'train.epochs': lengthFlag,
+    'train.steps': lengthFlag,
+  };
+  for (const set of sets) {
+    const flag = flagOf[set.slice(0, set.indexOf('=')).trim()];
+    if (flag === 'model') throw new UsageError(`--set ${set} conflicts with --model; the fine-tuning starts from --model, so drop the --set`);
+    if (flag !== undefined) throw new UsageError(`--set ${set} conflicts with --${flag}; drop the --set and give the value with --${flag}`);
+  }
 }
 
 /** Formats the held-out figures of one model: test errors and accuracy, or validation loss. */
