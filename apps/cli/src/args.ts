@@ -44,3 +44,12 @@ export function hostPort(text: string, flag: string): string {
   }
   return text;
 }
+
+/**
+ * Quotes a word of a printed command line for POSIX shells, so that a path with spaces or quotes
+ * can be pasted back. Words of only safe characters stay as they are.
+ */
+export function shellQuote(word: string): string {
+  if (/^[\w@%+=:,./-]+$/.test(word)) return word;
+  return `'${word.replace(/'/g, `'\\''`)}'`;
+}

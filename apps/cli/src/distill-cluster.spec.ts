@@ -58,6 +58,22 @@ describe('ringtrain distill', () => {
     expect(output).toMatch(/teacher .*wide.onnx returned 'logits' float32 \[1, 12\] for 1 samples; the student expects float32 logits over 10 classes/);
   });
 
+  it('EXPECTED FAILURE - two teachers', async () => {
+    const teacher = teacherFile('one.onnx', { inputSize: 784, hidden: [8], classes: 10 });
+    const other = teacherFile('other.onnx', { inputSize: 784, hidden: [8], classes: 10 });
+    const cases: [string[], RegExp][] = [
+      [['--teacher', other], /give --teacher once; got .*one.onnx and .*other.onnx/],
+      [['--teacher=' + other], /give --teacher once; got .*one.onnx and .*other.onnx/],
+      [['--set', `distill.teacher=${other}`], /--teacher .*one.onnx and --set distill.teacher=.*other.onnx both name a teacher; give one of them/],
+    ];
+    for (const [extra, message] of cases) {
+      const { code, output } = await distill(teacher, join(scratch, 'two'), extra);
+      expect(code, output).toBe(2);
+      expect(output).toMatch(message);
+      expect(output).not.toMatch(/starting 2 workers/);
+    }
+  });
+
   it('EXPECTED FAILURE - a teacher file that is missing', async () => {
     const { code, output } = await distill(join(scratch, 'absent.onnx'), join(scratch, 'absent'));
     expect(code).toBe(2);

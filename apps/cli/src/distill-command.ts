@@ -22,16 +22,21 @@ export async function distillCommand(argv: string[]): Promise<number> {
     process.stdout.write(DISTILL_HELP + '\n');
     return 0;
   }
-  const rest = [...argv];
-  let teacher: string | undefined;
-  for (let i = 0; i < rest.length; i++) {
-    const arg = rest[i]!;
-    if (arg === '--teacher' || arg.startsWith('--teacher=')) {
-      teacher = arg.includes('=') ? arg.slice(arg.indexOf('=') + 1) : rest[i + 1];
-      rest.splice(i, arg.includes('=') ? 1 : 2);
-      break;
-    }
+  const rest: string[] = [];
+  const teachers: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--teacher') teachers.push(argv[++i] ?? '');
+    else if (arg.startsWith('--teacher=')) teachers.push(arg.slice('--teacher='.length));
+    else rest.push(arg);
   }
+  const teacher = teachers[0];
   if (teacher === undefined || teacher === '') throw new UsageError("distill: missing --teacher FILE; see 'ringtrain distill --help'");
+  if (teachers.length > 1) throw new UsageError(`distill: give --teacher once; got ${teachers.join(' and ')}`);
+  // The --set of this command comes last and would silently replace a teacher set by the user.
+  const setTeacher = rest.find((arg, i) => (rest[i - 1] === '--set' || arg.startsWith('--set=')) && arg.replace(/^--set=/, '').startsWith('distill.teacher='));
+  if (setTeacher !== undefined) {
+    throw new UsageError(`distill: --teacher ${teacher} and --set ${setTeacher.replace(/^--set=/, '')} both name a teacher; give one of them`);
+  }
   return launchCommand([...rest, '--set', `distill.teacher=${teacher}`]);
 }

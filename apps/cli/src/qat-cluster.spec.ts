@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
@@ -116,6 +116,17 @@ describe('quantisation-aware training in the cluster', () => {
     const figures = `QAT int8 ${String(summary['int8TestErrors'])} test errors, plain int8 of the start ${Math.round((1 - plainInt8) * 10000)}`;
     expect(summary['int8TestAccuracy'], figures).toBeGreaterThanOrEqual(plainInt8);
     expect(resolveRunConfig(readJson(join(qat.runDir, 'config.json'))).init.from).toBe(floatModel);
+  });
+
+  it('resumed without quant.aware leaves no stale model-int8.onnx', async () => {
+    const { runDir: resumable } = await launch(['--config', writeConfig(scratch, 'resumable', { ...RUN, train: { ...RUN.train, steps: 6 } }), '--workers', '1'], join(scratch, 'resumable'));
+    expect(existsSync(join(resumable, 'model-int8.onnx'))).toBe(true);
+    const resumed = startCli(['launch', '--resume', resumable, '--workers', '1', '--set', 'train.steps=8', '--set', 'quant.aware=false']);
+    expect((await resumed.exited).code, resumed.lines.slice(-20).join('\n')).toBe(0);
+    // The int8 file of step 6 would sit beside the float model of step 8 that it no longer matches.
+    expect(existsSync(join(resumable, 'model-int8.onnx'))).toBe(false);
+    expect(readJson(join(resumable, 'summary.json'))).not.toHaveProperty('int8ModelBytes');
+    expect(readJson(join(resumable, 'summary.json'))['steps']).toBe(8);
   });
 
   it('EXPECTED FAILURE - quantisation-aware training of a GPT', async () => {

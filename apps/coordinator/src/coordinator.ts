@@ -5,7 +5,7 @@ import type { RunConfig } from '@ringtrain/config';
 import type { Logger } from '@ringtrain/logging';
 import { coordinatorPb } from '@ringtrain/proto';
 import { evaluateExportedModel } from './evaluate-run.js';
-import { writeInt8Model } from './int8-export.js';
+import { removeStaleInt8Model, writeInt8Model } from './int8-export.js';
 import { SETUP_TIMEOUT_FACTOR, silentMembers, threadsPerMember, type Member } from './membership.js';
 import { RunDirectory, sha256Hex, writeFileAtomic } from './run-directory.js';
 
@@ -418,6 +418,7 @@ export class Coordinator {
       summary['modelBytes'] = statSync(modelPath).size;
       Object.assign(summary, await evaluateExportedModel(config, modelBytes, logger));
       if (config.quant.aware) Object.assign(summary, await writeInt8Model(config, modelBytes, runDir, logger));
+      else removeStaleInt8Model(runDir, logger);
     }
     summary['wallSeconds'] = (Date.now() - this.startedMs) / 1000;
     runDir.writeJson('summary.json', summary);

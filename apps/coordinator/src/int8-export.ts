@@ -1,3 +1,4 @@
+import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RunConfig } from '@ringtrain/config';
 import type { Logger } from '@ringtrain/logging';
@@ -31,4 +32,16 @@ export async function writeInt8Model(
   const summary: Record<string, number> = { int8ModelBytes: result.bytes.length };
   for (const [key, value] of Object.entries(metrics)) summary[`int8${key[0]!.toUpperCase()}${key.slice(1)}`] = value;
   return summary;
+}
+
+/**
+ * Removes the model-int8.onnx that an earlier, quantisation-aware part of a resumed run wrote,
+ * when the run now ends with quant.aware=false. The file would otherwise sit beside a model.onnx
+ * that it no longer matches.
+ */
+export function removeStaleInt8Model(runDir: RunDirectory, logger: Logger): void {
+  const path = join(runDir.path, INT8_MODEL_FILE);
+  if (!existsSync(path)) return;
+  rmSync(path);
+  logger.info({ file: INT8_MODEL_FILE }, `removed the ${INT8_MODEL_FILE} of an earlier part of the run, because quant.aware is false now`);
 }

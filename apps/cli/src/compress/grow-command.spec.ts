@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -56,5 +56,39 @@ describe('ringtrain grow', () => {
     const notMlp = await cli(['grow', '--model', gptPath, '--out', join(scratch, 'x.onnx'), '--widen', '30,30']);
     expect(notMlp.code).toBe(2);
     expect(notMlp.output).toMatch(/--widen widens the hidden layers of an MLP, but --model .*gpt.onnx is a gpt model; pass --mlp-hidden N/);
+  });
+
+  it('EXPECTED FAILURE - blank or non-numeric flags', async () => {
+    for (const text of ['', ' ', 'abc', '1.5']) {
+      const out = join(scratch, 'deep-x.onnx');
+      const { code, output } = await cli(['grow', '--model', model, '--out', out, '--deepen-after', text]);
+      expect(code, `'${text}': ${output}`).toBe(2);
+      expect(output).toContain(`--deepen-after takes a hidden layer number (0, 1, ...), got '${text}'`);
+      expect(existsSync(out), `'${text}' wrote no model`).toBe(false);
+    }
+    const seed = await cli(['grow', '--model', model, '--out', join(scratch, 'x.onnx'), '--widen', '30,30', '--seed', '']);
+    expect(seed.code, seed.output).toBe(2);
+    expect(seed.output).toMatch(/--seed must be an integer in \[0, 2\^32\), got ''/);
+    const noise = await cli(['grow', '--model', model, '--out', join(scratch, 'x.onnx'), '--widen', '30,30', '--noise', ' ']);
+    expect(noise.code, noise.output).toBe(2);
+    expect(noise.output).toMatch(/--noise must be a finite number >= 0, got ' '/);
+  });
+
+  it('EXPECTED FAILURE - noise that breaks the function', async () => {
+    const gpt: GptConfig = { nLayer: 1, nHead: 2, nEmbd: 8, blockSize: 8, vocabSize: 5 };
+    const gptPath = join(scratch, 'gpt-noise.onnx');
+    writeFileSync(gptPath, gptInferenceModel(gpt, initParameters(gptParameters(gpt), 1), { vocab: JSON.stringify(['a', 'b', 'c', 'd', 'e']) }));
+    const out = join(scratch, 'noisy.onnx');
+    for (const [path, flags] of [[model, ['--widen', '30,30']], [gptPath, ['--mlp-hidden', '40']]] as const) {
+      const infinite = await cli(['grow', '--model', path, '--out', out, ...flags, '--noise', 'Infinity']);
+      expect(infinite.code, infinite.output).toBe(2);
+      expect(infinite.output).toMatch(/--noise must be a finite number >= 0, got 'Infinity'/);
+      expect(existsSync(out), `${path} wrote no model`).toBe(false);
+    }
+    // Noise of 1e30 times the weight std overflows float32 in the MLP's logits.
+    const huge = await cli(['grow', '--model', model, '--out', out, '--widen', '30,30', '--noise', '1e30']);
+    expect(huge.code, huge.output).toBe(2);
+    expect(huge.output).toMatch(/the grown model's logits are not finite \(largest difference (Infinity|NaN)\) with --noise 1e\+30; lower --noise/);
+    expect(existsSync(out)).toBe(false);
   });
 });

@@ -5,10 +5,12 @@ import { loadMnist } from '@ringtrain/data';
 import { deepenMlp, widenMlp } from '@ringtrain/grow';
 import { createLogger } from '@ringtrain/logging';
 import { mlpInferenceModel, readMlpModel, type MlpModel } from '@ringtrain/models';
-import { parseCommand, positiveInt, requireString, UsageError } from '../args.js';
+import { parseCommand, positiveInt, requireString, shellQuote, UsageError } from '../args.js';
 import { measureRow, readSourceRun } from './model-row.js';
-import { growTransformerFile } from './grow-transformer.js';
-import { addReportRow } from './report-file.js';
+import { checkNotCompressed } from './compressed-model.js';
+import { checkGrownLogits, growTransformerFile } from './grow-transformer.js';
+import { checkOutputPath } from './output-path.js';
+import { addReportRow, checkReportTarget } from './report-file.js';
 import { modelKindOf } from './transformer-file.js';
 
 export const GROW_HELP = `Usage: ringtrain grow --model FILE --out FILE (--widen W1,W2,... | --deepen-after K | --mlp-hidden N) [options]
@@ -52,6 +54,18 @@ async function maxLogitDifference(a: Uint8Array, b: Uint8Array, images: Float32A
   return x.reduce((m, v, i) => Math.max(m, Math.abs(v - y[i]!)), 0);
 }
 
+/** Parses a numeric flag, or returns NaN for blank text, which Number() alone would read as 0. */
+function numberFlag(text: string): number {
+  return text.trim() === '' ? Number.NaN : Number(text);
+}
+
+/** Parses --deepen-after of an MLP. */
+function parseLayer(text: string): number {
+  const layer = numberFlag(text);
+  if (!Number.isInteger(layer)) throw new UsageError(`--deepen-after takes a hidden layer number (0, 1, ...), got '${text}'`);
+  return layer;
+}
+
 function parseWidths(text: string): number[] {
   const widths = text.split(',').map(Number);
   if (widths.some((w) => !Number.isInteger(w) || w < 1)) throw new UsageError(`--widen takes positive integers separated by commas, got '${text}'`);
@@ -78,13 +92,16 @@ export async function growCommand(argv: string[]): Promise<number> {
   }
   const modelPath = resolve(requireString(values, 'model', 'grow'));
   const out = resolve(requireString(values, 'out', 'grow'));
+  checkOutputPath(out, modelPath);
   const widen = values['widen'] as string | undefined;
   const deepen = values['deepen-after'] as string | undefined;
-  const seed = values['seed'] === undefined ? 0 : Number(values['seed']);
+  const seed = values['seed'] === undefined ? 0 : numberFlag(values['seed'] as string);
   if (!Number.isInteger(seed) || seed < 0 || seed >= 2 ** 32) throw new UsageError(`--seed must be an integer in [0, 2^32), got '${String(values['seed'])}'`);
-  const noise = values['noise'] === undefined ? 0.01 : Number(values['noise']);
-  if (!(noise >= 0)) throw new UsageError(`--noise must be a number >= 0, got '${String(values['noise'])}'`);
+  const noise = values['noise'] === undefined ? 0.01 : numberFlag(values['noise'] as string);
+  if (!(noise >= 0 && Number.isFinite(noise))) throw new UsageError(`--noise must be a finite number >= 0, got '${String(values['noise'])}'`);
   const threads = values['threads'] === undefined ? 1 : positiveInt(values['threads'] as string, 'threads');
+  const name = (values['name'] as string | undefined) ?? basename(out).replace(/\.onnx$/, '');
+  if (values['report'] !== undefined) checkReportTarget(resolve(values['report'] as string), name, threads);
 
   let bytes: Buffer;
   try {
@@ -92,6 +109,7 @@ export async function growCommand(argv: string[]): Promise<number> {
   } catch (err) {
     throw new UsageError(`cannot read --model ${modelPath}: ${(err as Error).message}`);
   }
+  checkNotCompressed(modelPath, bytes);
   const kind = modelKindOf(modelPath, bytes);
   if (kind === 'gpt' || kind === 'encoder') return growTransformerFile({ values, modelPath, out, seed, noise, threads }, bytes);
   if (values['mlp-hidden'] !== undefined) {
@@ -106,32 +124,35 @@ export async function growCommand(argv: string[]): Promise<number> {
   }
   let grown: MlpModel;
   try {
-    grown = widen !== undefined ? widenMlp(original, parseWidths(widen), { seed, noise }) : deepenMlp(original, Number(deepen));
+    grown = widen !== undefined ? widenMlp(original, parseWidths(widen), { seed, noise }) : deepenMlp(original, parseLayer(deepen!));
   } catch (err) {
     if (err instanceof UsageError) throw err;
     throw new UsageError(`grow: ${(err as Error).message}`);
   }
   const grownBytes = mlpInferenceModel(grown.config, grown.params);
-  const source = readSourceRun(modelPath, values['config'] as string | undefined);
+  const source = readSourceRun(modelPath, values['config'] as string | undefined, bytes);
+  const reportPath = values['report'] as string | undefined;
+  if (reportPath !== undefined && source === undefined) {
+    throw new UsageError(`--report needs the run config of the model; no config.json beside ${modelPath}, so pass --config FILE`);
+  }
   const test = loadMnist({ dir: source?.config.data.path, split: 'test' });
   const images = Float32Array.from(test.images, (v) => v / 255);
   const difference = await maxLogitDifference(bytes, grownBytes, images, original.config.inputSize);
+  checkGrownLogits(difference, noise);
   writeFileSync(out, grownBytes);
 
   const lines = [
     `hidden layers ${original.config.hidden.join('-')} -> ${grown.config.hidden.join('-')}`,
     `max |grown - original| of the logits over ${test.count.toLocaleString('en-US')} test images: ${difference.toExponential(2)}`,
   ];
-  const reportPath = values['report'] as string | undefined;
-  if (reportPath !== undefined) {
-    if (source === undefined) throw new UsageError(`--report needs the run config of the model; no config.json beside ${modelPath}, so pass --config FILE`);
+  if (reportPath !== undefined && source !== undefined) {
     const logger = createLogger({ role: 'cli' });
     const config = { ...source.config, model: { ...source.config.model, hidden: grown.config.hidden } };
-    const row = await measureRow((values['name'] as string | undefined) ?? basename(out).replace(/\.onnx$/, ''), grownBytes, { ...source, config }, grown.params.length, threads, logger);
+    const row = await measureRow(name, grownBytes, { ...source, config }, grown.params.length, threads, logger);
     addReportRow(resolve(reportPath), row, threads);
     lines.push(`added row '${row.name}' to ${resolve(reportPath)}`);
   }
-  lines.push(`wrote ${out}`, `continue training with --set init.from=${out} --set model.hidden=${grown.config.hidden.join(',')}`);
+  lines.push(`wrote ${out}`, `continue training with --set ${shellQuote(`init.from=${out}`)} --set model.hidden=${grown.config.hidden.join(',')}`);
   process.stdout.write(lines.join('\n') + '\n');
   return 0;
 }

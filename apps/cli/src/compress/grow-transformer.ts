@@ -3,7 +3,7 @@ import { basename, resolve } from 'node:path';
 import { deepenTransformer, widenTransformerMlp } from '@ringtrain/grow';
 import { createLogger } from '@ringtrain/logging';
 import { transformerInferenceModel, type TransformerModel } from '@ringtrain/models';
-import { positiveInt, UsageError } from '../args.js';
+import { positiveInt, shellQuote, UsageError } from '../args.js';
 import { measureRow, readSourceRun } from './model-row.js';
 import { addReportRow } from './report-file.js';
 import { compareOnRandomWindows, describeTransformer, readTransformerFile, transformerSizeFlags, withModelSizes } from './transformer-file.js';
@@ -19,6 +19,18 @@ export interface GrowTransformerRequest {
   seed: number;
   noise: number;
   threads: number;
+}
+
+/**
+ * Rejects a grown model whose logits are not finite, which a large --noise causes when the noisy
+ * weights overflow float32.
+ *
+ * @throws UsageError naming the difference and --noise
+ */
+export function checkGrownLogits(maxDifference: number, noise: number): void {
+  if (!Number.isFinite(maxDifference)) {
+    throw new UsageError(`the grown model's logits are not finite (largest difference ${maxDifference}) with --noise ${noise}; lower --noise`);
+  }
 }
 
 /** Widens the block MLPs (--mlp-hidden), then inserts a block (--deepen-after), as the flags request. */
@@ -55,8 +67,14 @@ export async function growTransformerFile(request: GrowTransformerRequest, bytes
     throw new UsageError(`--widen widens the hidden layers of an MLP, but --model ${modelPath} is a ${original.kind} model; pass --mlp-hidden N`);
   }
   const grown = growModel(request, original);
+  const reportPath = values['report'] as string | undefined;
+  const source = reportPath === undefined ? undefined : readSourceRun(modelPath, values['config'] as string | undefined, bytes);
+  if (reportPath !== undefined && source === undefined) {
+    throw new UsageError(`--report needs the run config of the model; no config.json beside ${modelPath}, so pass --config FILE`);
+  }
   const grownBytes = transformerInferenceModel(grown);
   const check = await compareOnRandomWindows(bytes, grownBytes, original, CHECK_WINDOWS, seed);
+  checkGrownLogits(check.maxDifference, request.noise);
   writeFileSync(out, grownBytes);
 
   const lines = [
@@ -64,16 +82,13 @@ export async function growTransformerFile(request: GrowTransformerRequest, bytes
       `parameters ${original.params.length.toLocaleString('en-US')} -> ${grown.params.length.toLocaleString('en-US')}`,
     `max |grown - original| of the logits over ${check.windows} random windows of ${original.config.blockSize} tokens: ${check.maxDifference.toExponential(2)}`,
   ];
-  const reportPath = values['report'] as string | undefined;
-  if (reportPath !== undefined) {
-    const source = readSourceRun(modelPath, values['config'] as string | undefined);
-    if (source === undefined) throw new UsageError(`--report needs the run config of the model; no config.json beside ${modelPath}, so pass --config FILE`);
+  if (reportPath !== undefined && source !== undefined) {
     const name = (values['name'] as string | undefined) ?? basename(out).replace(/\.onnx$/, '');
     const row = await measureRow(name, grownBytes, withModelSizes(source, grown), grown.params.length, threads, createLogger({ role: 'cli' }));
     addReportRow(resolve(reportPath), row, threads);
     lines.push(`added row '${row.name}' to ${resolve(reportPath)}`);
   }
-  lines.push(`wrote ${out}`, `continue training with --set init.from=${out} ${transformerSizeFlags(grown)}`);
+  lines.push(`wrote ${out}`, `continue training with --set ${shellQuote(`init.from=${out}`)} ${transformerSizeFlags(grown)}`);
   process.stdout.write(lines.join('\n') + '\n');
   return 0;
 }

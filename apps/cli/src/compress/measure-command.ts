@@ -4,7 +4,7 @@ import { createLogger } from '@ringtrain/logging';
 import { parseCommand, positiveInt, requireString, UsageError } from '../args.js';
 import { measureRow, readSourceRun } from './model-row.js';
 import { weightSparsity } from './prune-magnitude.js';
-import { addReportRow } from './report-file.js';
+import { addReportRow, checkReportTarget } from './report-file.js';
 
 export const MEASURE_HELP = `Usage: ringtrain measure --model RUN/model.onnx --report FILE [options]
 
@@ -36,19 +36,25 @@ export async function measureCommand(argv: string[]): Promise<number> {
   const reportPath = resolve(requireString(values, 'report', 'measure'));
   const threads = values['threads'] === undefined ? 1 : positiveInt(values['threads'] as string, 'threads');
 
-  const source = readSourceRun(modelPath, values['config'] as string | undefined);
-  if (source === undefined) throw new UsageError(`no config.json beside ${modelPath}; pass --config FILE with the run config of its data`);
-  const parameters = source.summary['parameters'];
-  if (parameters === undefined) throw new UsageError(`no summary.json with 'parameters' beside ${modelPath}; measure the model.onnx of a finished run`);
-
   let bytes: Buffer;
   try {
     bytes = readFileSync(modelPath);
   } catch (err) {
     throw new UsageError(`cannot read --model ${modelPath}: ${(err as Error).message}`);
   }
+  const source = readSourceRun(modelPath, values['config'] as string | undefined, bytes);
+  if (source === undefined) throw new UsageError(`no config.json beside ${modelPath}; pass --config FILE with the run config of its data`);
+  const parameters = source.summary['parameters'];
+  if (parameters === undefined && source.otherModelSummary !== undefined) {
+    throw new UsageError(
+      `${source.otherModelSummary} beside ${modelPath} describes another model file of the run, so it has no parameter count for this one; ` +
+        'add this file to a report with the --report flag of quantize, prune or grow, or measure the model.onnx of a finished run',
+    );
+  }
+  if (parameters === undefined) throw new UsageError(`no summary.json with 'parameters' beside ${modelPath}; measure the model.onnx of a finished run`);
 
   const name = (values['name'] as string | undefined) ?? basename(dirname(modelPath));
+  checkReportTarget(reportPath, name, threads);
   const row = await measureRow(name, bytes, source, parameters, threads, createLogger({ role: 'cli' }));
   // A run that pruned by magnitude stores its zeros, so the row also counts the live parameters.
   if (source.config.prune.sparsity > 0) row.nonzeroParameters = parameters - weightSparsity(bytes).zeros;

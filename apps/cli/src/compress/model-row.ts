@@ -1,25 +1,62 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { resolveRunConfig, type RunConfig } from '@ringtrain/config';
 import { evaluateExportedModel } from '@ringtrain/coordinator';
+import { readModelMetadata } from '@ringtrain/graph';
 import type { Logger } from '@ringtrain/logging';
 import { UsageError } from '../args.js';
 import { measureModel } from '../pipeline/measure-model.js';
 import type { ReportRow } from '../pipeline/report.js';
+import { checkModelFitsRun } from './model-fit.js';
 
 /** The run a model.onnx came from: its config (for the data) and its summary, when present. */
 export interface SourceRun {
   config: RunConfig;
+  /** Path of the config file, for messages. */
+  configPath: string;
+  /** The numbers of the run's summary.json, or none when it is missing or describes another file. */
   summary: Record<string, number>;
+  /** Path of a summary.json that was left out because it describes another model file of the run. */
+  otherModelSummary?: string;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Reads the numbers of a run's summary.json, or returns undefined when there is none. */
+function readSummary(path: string): Record<string, number> | undefined {
+  if (!existsSync(path)) return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new UsageError(`cannot read the run summary ${path}: ${(err as Error).message}; restore it or move the model out of the run directory`);
+  }
+  if (!isObject(parsed)) throw new UsageError(`the run summary ${path} is not a JSON object; restore it or move the model out of the run directory`);
+  return Object.fromEntries(Object.entries(parsed).filter((entry): entry is [string, number] => typeof entry[1] === 'number' && Number.isFinite(entry[1])));
+}
+
+/**
+ * Returns whether a run's summary describes the model file: the run's model.onnx, or the
+ * model-int8.onnx of a quantisation-aware run, recognised by their sizes in bytes.
+ * NOTE: another file of exactly the same size, such as a copy grown to the same widths, passes.
+ */
+function summaryDescribes(summary: Record<string, number>, modelPath: string, modelBytes: number): boolean {
+  const sizes = [summary['modelBytes'], summary['int8ModelBytes']].filter((size) => size !== undefined);
+  // Summaries without sizes come from older runs, whose only model file is model.onnx.
+  return sizes.length === 0 ? basename(modelPath) === 'model.onnx' : sizes.includes(modelBytes);
 }
 
 /**
  * Reads the run config that evaluates a model: `--config FILE` when given, else the config.json
- * beside the model, as in a run directory. Returns undefined when there is neither.
+ * beside the model, as in a run directory. Returns undefined when there is neither. The
+ * summary.json beside the model counts only when it describes that file.
  *
- * @throws UsageError when a file cannot be read or is not a valid run config
+ * @throws UsageError when a file cannot be read, is not a valid run config or summary, or the
+ *   config is for another kind or shape of model
  */
-export function readSourceRun(modelPath: string, configPath: string | undefined): SourceRun | undefined {
+export function readSourceRun(modelPath: string, configPath: string | undefined, modelBytes: Uint8Array): SourceRun | undefined {
   const dir = dirname(modelPath);
   const file = configPath ?? join(dir, 'config.json');
   if (!existsSync(file)) {
@@ -32,9 +69,19 @@ export function readSourceRun(modelPath: string, configPath: string | undefined)
   } catch (err) {
     throw new UsageError(`cannot read the run config ${file}: ${(err as Error).message}`);
   }
+  let metadata: Record<string, string>;
+  try {
+    metadata = readModelMetadata(modelBytes);
+  } catch (err) {
+    throw new UsageError(`cannot read --model ${modelPath}: ${(err as Error).message}`);
+  }
+  checkModelFitsRun(modelPath, modelBytes, metadata, config, file);
+
   const summaryPath = join(dir, 'summary.json');
-  const summary = existsSync(summaryPath) ? (JSON.parse(readFileSync(summaryPath, 'utf8')) as Record<string, number>) : {};
-  return { config, summary };
+  const summary = readSummary(summaryPath);
+  if (summary === undefined) return { config, configPath: file, summary: {} };
+  if (summaryDescribes(summary, modelPath, modelBytes.length)) return { config, configPath: file, summary };
+  return { config, configPath: file, summary: {}, otherModelSummary: summaryPath };
 }
 
 /**
@@ -49,7 +96,15 @@ export async function measureRow(
   threads: number,
   logger: Logger,
 ): Promise<ReportRow> {
-  const metrics = await evaluateExportedModel(source.config, bytes, logger);
+  let metrics: Record<string, number>;
+  try {
+    metrics = await evaluateExportedModel(source.config, bytes, logger);
+  } catch (err) {
+    throw new UsageError(
+      `cannot evaluate the model '${name}' on the data of the run config ${source.configPath}: ${(err as Error).message}; ` +
+        'pass --config FILE with the config.json of the run that trained --model',
+    );
+  }
   const speed = await measureModel(bytes, { threads, blockSize: source.config.model.blockSize });
   const row: ReportRow = {
     name,

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +11,13 @@ const scratch = mkdtempSync(join(tmpdir(), 'ringtrain-prune-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 const MODEL: MlpConfig = { inputSize: 784, hidden: [40, 30], classes: 10 };
+
+/** Splits a command line into words as bash does, by letting bash print them. */
+function shellWords(line: string): string[] {
+  const printed = spawnSync('bash', ['-c', `printf '%s\\0' ${line}`], { encoding: 'utf8' });
+  expect(printed.status, printed.stderr).toBe(0);
+  return printed.stdout.split('\0').slice(0, -1);
+}
 
 async function cli(args: string[]) {
   const run = startCli(args);
@@ -42,6 +50,24 @@ describe('ringtrain prune', () => {
     const after = (JSON.parse(readFileSync(report, 'utf8')) as { models: Record<string, unknown>[] }).models;
     expect(after.map((r) => r['name'])).toEqual(['units-50', 'units-50-tuned']);
     expect(after[1]).toHaveProperty('trainWallSeconds');
+  });
+
+  it('prints flags that a shell reads back for odd paths', async () => {
+    const folder = join(scratch, "odd folder's");
+    mkdirSync(folder);
+    const cases: [string, string[], string][] = [
+      [join(folder, 'small $x.onnx'), ['prune', '--structured', '--keep', '0.5'], 'fine-tune with '],
+      [join(folder, 'wide "x".onnx'), ['grow', '--widen', '50,40'], 'continue training with '],
+    ];
+    for (const [out, args, prefix] of cases) {
+      const { code, output } = await cli([...args, '--model', model, '--out', out]);
+      expect(code, output).toBe(0);
+      const line = output.split('\n').find((l) => l.startsWith(prefix))!;
+      const words = shellWords(line.slice(prefix.length));
+      expect(words[0], line).toBe('--set');
+      expect(words[1], line).toBe(`init.from=${out}`);
+      expect(words.slice(2, 4), line).toEqual(['--set', `model.hidden=${args[0] === 'prune' ? '20,15' : '50,40'}`]);
+    }
   });
 
   it('EXPECTED FAILURE - no --structured, or widths beyond the layers', async () => {

@@ -1,9 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseCommand, positiveInt, requireString, UsageError } from '../args.js';
+import { checkNotCompressed } from './compressed-model.js';
+import { checkOutputPath } from './output-path.js';
 import { magnitudePruneFile } from './prune-magnitude.js';
 import { pruneMlpFile } from './prune-mlp.js';
-import type { PruneRequest } from './prune-request.js';
+import { rowName, type PruneRequest } from './prune-request.js';
+import { checkReportTarget } from './report-file.js';
 import { pruneTransformerFile } from './prune-transformer.js';
 import { modelKindOf } from './transformer-file.js';
 
@@ -124,8 +127,10 @@ export async function pruneCommand(argv: string[]): Promise<number> {
   const modelPath = resolve(requireString(values, 'model', 'prune'));
   const out = resolve(requireString(values, 'out', 'prune'));
   const mode = pruneMode(values);
+  checkOutputPath(out, modelPath);
   const threads = values['threads'] === undefined ? 1 : positiveInt(values['threads'] as string, 'threads');
   const request: PruneRequest = { values, modelPath, out, threads };
+  if (values['report'] !== undefined) checkReportTarget(resolve(values['report'] as string), rowName(request), threads);
   if (mode === 'magnitude') return magnitudePruneFile(request);
 
   let bytes: Buffer;
@@ -134,8 +139,9 @@ export async function pruneCommand(argv: string[]): Promise<number> {
   } catch (err) {
     throw new UsageError(`cannot read --model ${modelPath}: ${(err as Error).message}`);
   }
+  checkNotCompressed(modelPath, bytes);
   const kind = modelKindOf(modelPath, bytes);
   if (kind === 'gpt' || kind === 'encoder') return pruneTransformerFile(request, bytes);
   checkMlpFlags(values, modelPath, kind);
-  return pruneMlpFile(request);
+  return pruneMlpFile(request, bytes);
 }

@@ -70,4 +70,22 @@ describe('ringtrain prune --sparsity', () => {
     expect(key.output).toMatch(/prune.evry/);
     expect(existsSync(out)).toBe(false);
   });
+
+  it('EXPECTED FAILURE - --set of a key that a flag sets', async () => {
+    const out = join(scratch, 'x.onnx');
+    const cases: [string[], RegExp][] = [
+      [['--set', 'init.from=other.onnx'], /--set init.from=other.onnx conflicts with --model; the fine-tuning starts from --model, so drop the --set/],
+      [['--set', 'prune.sparsity=0.2'], /--set prune.sparsity=0.2 conflicts with --sparsity; drop the --set/],
+      [['--set', 'prune.scope=layer'], /--set prune.scope=layer conflicts with --scope; drop the --set/],
+      [['--steps', '3', '--set', 'train.epochs=1'], /--set train.epochs=1 conflicts with --steps; drop the --set/],
+      [['--epochs', '1', '--set', 'train.steps=5'], /--set train.steps=5 conflicts with --epochs; drop the --set/],
+    ];
+    for (const [extra, message] of cases) {
+      const { code, output } = await cli(['prune', '--model', model, '--out', out, '--sparsity', '0.5', '--workers', '1', '--runs-dir', join(scratch, 'conflict-runs'), ...extra]);
+      expect(code, `${extra.join(' ')}: ${output}`).toBe(2);
+      expect(output, extra.join(' ')).toMatch(message);
+    }
+    expect(existsSync(join(scratch, 'conflict-runs')), 'no fine-tuning run started').toBe(false);
+    expect(existsSync(out)).toBe(false);
+  });
 });

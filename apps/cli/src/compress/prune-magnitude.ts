@@ -4,8 +4,9 @@ import { readRunConfig } from '@ringtrain/config';
 import { evaluateExportedModel } from '@ringtrain/coordinator';
 import { readWeights } from '@ringtrain/graph';
 import { createLogger } from '@ringtrain/logging';
-import { positiveInt, requireString, UsageError } from '../args.js';
+import { positiveInt, requireString, shellQuote, UsageError } from '../args.js';
 import { runStage } from '../pipeline/run-stage.js';
+import { checkNotCompressed } from './compressed-model.js';
 import { measureRow } from './model-row.js';
 import { rowName, type PruneRequest } from './prune-request.js';
 import { addReportRow } from './report-file.js';
@@ -46,7 +47,31 @@ function fineTuneOverrides(request: PruneRequest): string[] {
   const overrides = [`init.from=${modelPath}`, `prune.sparsity=${sparsity}`, `prune.scope=${scope}`];
   if (epochs !== undefined) overrides.push(`train.epochs=${positiveInt(epochs, 'epochs')}`);
   if (steps !== undefined) overrides.push(`train.steps=${positiveInt(steps, 'steps')}`);
-  return [...overrides, ...((values['set'] as string[] | undefined) ?? [])];
+  const sets = (values['set'] as string[] | undefined) ?? [];
+  let lengthFlag: string | undefined;
+  if (epochs !== undefined) lengthFlag = 'epochs';
+  if (steps !== undefined) lengthFlag = 'steps';
+  checkSetConflicts(sets, lengthFlag);
+  return [...overrides, ...sets];
+}
+
+/**
+ * Rejects a --set of a key that a flag of the command sets, because the later --set would
+ * silently win. `lengthFlag` is the run length flag given, if any.
+ */
+function checkSetConflicts(sets: readonly string[], lengthFlag: string | undefined): void {
+  const flagOf: Record<string, string | undefined> = {
+    'init.from': 'model',
+    'prune.sparsity': 'sparsity',
+    'prune.scope': 'scope',
+    'train.epochs': lengthFlag,
+    'train.steps': lengthFlag,
+  };
+  for (const set of sets) {
+    const flag = flagOf[set.slice(0, set.indexOf('=')).trim()];
+    if (flag === 'model') throw new UsageError(`--set ${set} conflicts with --model; the fine-tuning starts from --model, so drop the --set`);
+    if (flag !== undefined) throw new UsageError(`--set ${set} conflicts with --${flag}; drop the --set and give the value with --${flag}`);
+  }
 }
 
 /** Formats the held-out figures of one model: test errors and accuracy, or validation loss. */
@@ -75,6 +100,7 @@ export async function magnitudePruneFile(request: PruneRequest): Promise<number>
   } catch (err) {
     throw new UsageError(`cannot read --model ${modelPath}: ${(err as Error).message}`);
   }
+  checkNotCompressed(modelPath, bytes);
   const overrides = fineTuneOverrides(request);
   // The child checks the config again; checking here names a bad key before any process starts.
   const sourceConfig = readRunConfig(configPath);
@@ -88,7 +114,7 @@ export async function magnitudePruneFile(request: PruneRequest): Promise<number>
 
   const runsDir = resolve((values['runs-dir'] as string | undefined) ?? 'runs');
   const args = ['launch', '--config', configPath, '--workers', String(workers), '--runs-dir', runsDir, ...overrides.flatMap((o) => ['--set', o])];
-  process.stderr.write(`fine-tuning with magnitude pruning: ringtrain ${args.join(' ')}\n`);
+  process.stderr.write(`fine-tuning with magnitude pruning: ringtrain ${args.map(shellQuote).join(' ')}\n`);
   const runDir = await runStage('prune', args);
   copyFileSync(join(runDir, 'model.onnx'), out);
   const prunedBytes = readFileSync(out);
@@ -107,7 +133,7 @@ export async function magnitudePruneFile(request: PruneRequest): Promise<number>
   const reportPath = values['report'] as string | undefined;
   if (reportPath !== undefined) {
     const parameters = summary['parameters'] ?? reached.parameters;
-    const row = await measureRow(rowName(request), prunedBytes, { config, summary }, parameters, threads, logger);
+    const row = await measureRow(rowName(request), prunedBytes, { config, configPath, summary }, parameters, threads, logger);
     row.nonzeroParameters = parameters - reached.zeros;
     if (summary['wallSeconds'] !== undefined) row.trainWallSeconds = summary['wallSeconds'];
     addReportRow(resolve(reportPath), row, threads);

@@ -1,9 +1,9 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { createLogger } from '@ringtrain/logging';
 import { mlpInferenceModel, readMlpModel, type MlpModel } from '@ringtrain/models';
 import { pruneUnits } from '@ringtrain/prune';
-import { UsageError } from '../args.js';
+import { shellQuote, UsageError } from '../args.js';
 import { measureRow, readSourceRun } from './model-row.js';
 import { rowName, type PruneRequest } from './prune-request.js';
 import { addReportRow } from './report-file.js';
@@ -21,11 +21,11 @@ function keptWidths(model: MlpModel, keep: unknown, widths: unknown): number[] {
 }
 
 /** Removes the least important hidden units of an MLP file and writes the smaller dense MLP. */
-export async function pruneMlpFile(request: PruneRequest): Promise<number> {
+export async function pruneMlpFile(request: PruneRequest, modelBytes: Uint8Array): Promise<number> {
   const { values, modelPath, out, threads } = request;
   let original: MlpModel;
   try {
-    original = readMlpModel(readFileSync(modelPath));
+    original = readMlpModel(modelBytes);
   } catch (err) {
     throw new UsageError(`cannot read --model ${modelPath} as an MLP: ${(err as Error).message}`);
   }
@@ -36,6 +36,11 @@ export async function pruneMlpFile(request: PruneRequest): Promise<number> {
     if (err instanceof UsageError) throw err;
     throw new UsageError(`prune: ${(err as Error).message}`);
   }
+  const reportPath = values['report'] as string | undefined;
+  const source = reportPath === undefined ? undefined : readSourceRun(modelPath, values['config'] as string | undefined, modelBytes);
+  if (reportPath !== undefined && source === undefined) {
+    throw new UsageError(`--report needs the run config of the model; no config.json beside ${modelPath}, so pass --config FILE`);
+  }
 
   const bytes = mlpInferenceModel(pruned.config, pruned.params);
   writeFileSync(out, bytes);
@@ -44,16 +49,13 @@ export async function pruneMlpFile(request: PruneRequest): Promise<number> {
       `parameters ${original.params.length.toLocaleString('en-US')} -> ${pruned.params.length.toLocaleString('en-US')}`,
   ];
 
-  const source = readSourceRun(modelPath, values['config'] as string | undefined);
-  const reportPath = values['report'] as string | undefined;
-  if (reportPath !== undefined) {
-    if (source === undefined) throw new UsageError(`--report needs the run config of the model; no config.json beside ${modelPath}, so pass --config FILE`);
+  if (reportPath !== undefined && source !== undefined) {
     const config = { ...source.config, model: { ...source.config.model, hidden: pruned.config.hidden } };
     const row = await measureRow(rowName(request), bytes, { ...source, config }, pruned.params.length, threads, createLogger({ role: 'cli' }));
     addReportRow(resolve(reportPath), row, threads);
     lines.push(`test errors ${row.testErrors} before fine-tuning; added row '${row.name}' to ${resolve(reportPath)}`);
   }
-  lines.push(`wrote ${out}`, `fine-tune with --set init.from=${out} --set model.hidden=${pruned.config.hidden.join(',')}`);
+  lines.push(`wrote ${out}`, `fine-tune with --set ${shellQuote(`init.from=${out}`)} --set model.hidden=${pruned.config.hidden.join(',')}`);
   process.stdout.write(lines.join('\n') + '\n');
   return 0;
 }

@@ -3,7 +3,7 @@ import { dirname, join, resolve } from 'node:path';
 import { createLogger } from '@ringtrain/logging';
 import { mlpWidth, transformerInferenceModel, type TransformerModel } from '@ringtrain/models';
 import { blocksWithout, dropBlocks, pruneBlockUnits, pruneHeads } from '@ringtrain/prune';
-import { positiveInt, UsageError } from '../args.js';
+import { positiveInt, shellQuote, UsageError } from '../args.js';
 import { measureRow, readSourceRun } from './model-row.js';
 import { rowName, type PruneRequest } from './prune-request.js';
 import { addReportRow } from './report-file.js';
@@ -81,11 +81,11 @@ function pruneModel(request: PruneRequest, original: TransformerModel): { model:
 function distillHint(request: PruneRequest, pruned: TransformerModel, blocks: readonly number[]): string {
   const { values, modelPath, out } = request;
   const configPath = (values['config'] as string | undefined) ?? join(dirname(modelPath), 'config.json');
-  const config = existsSync(configPath) ? configPath : 'RUN_CONFIG';
+  const config = existsSync(configPath) ? shellQuote(configPath) : 'RUN_CONFIG';
   const hidden = pruned.kind === 'gpt'
     ? ` --set distill.hiddenStudent=${blocks.map((_, i) => i).join(',')} --set distill.hiddenTeacher=${blocks.join(',')}`
     : '';
-  return `or distil it from the original with ringtrain distill --teacher ${modelPath} --config ${config} --workers N --set init.from=${out} ${transformerSizeFlags(pruned)}${hidden}`;
+  return `or distil it from the original with ringtrain distill --teacher ${shellQuote(modelPath)} --config ${config} --workers N --set ${shellQuote(`init.from=${out}`)} ${transformerSizeFlags(pruned)}${hidden}`;
 }
 
 /**
@@ -97,6 +97,11 @@ export async function pruneTransformerFile(request: PruneRequest, bytes: Uint8Ar
   const original = readTransformerFile(modelPath, bytes);
   checkTransformerFlags(request, original.kind);
   const { model: pruned, blocks, heads } = pruneModel(request, original);
+  const reportPath = values['report'] as string | undefined;
+  const source = reportPath === undefined ? undefined : readSourceRun(modelPath, values['config'] as string | undefined, bytes);
+  if (reportPath !== undefined && source === undefined) {
+    throw new UsageError(`--report needs the run config of the model; no config.json beside ${modelPath}, so pass --config FILE`);
+  }
   const prunedBytes = transformerInferenceModel(pruned);
   writeFileSync(out, prunedBytes);
 
@@ -106,16 +111,13 @@ export async function pruneTransformerFile(request: PruneRequest, bytes: Uint8Ar
   ];
   if (blocks !== undefined) lines.push(`kept blocks ${blocks.join(',')} of ${original.config.nLayer}, renumbered from 0`);
   if (heads !== undefined) lines.push(`kept heads per block: ${heads.map((h, l) => `h${l} ${h.join(',')}`).join('; ')}`);
-  const reportPath = values['report'] as string | undefined;
-  if (reportPath !== undefined) {
-    const source = readSourceRun(modelPath, values['config'] as string | undefined);
-    if (source === undefined) throw new UsageError(`--report needs the run config of the model; no config.json beside ${modelPath}, so pass --config FILE`);
+  if (reportPath !== undefined && source !== undefined) {
     const row = await measureRow(rowName(request), prunedBytes, withModelSizes(source, pruned), pruned.params.length, threads, createLogger({ role: 'cli' }));
     addReportRow(resolve(reportPath), row, threads);
     const metric = row.testErrors !== undefined ? `test errors ${row.testErrors}` : `validation loss ${row.valLoss?.toFixed(4)}`;
     lines.push(`${metric} before fine-tuning; added row '${row.name}' to ${resolve(reportPath)}`);
   }
-  lines.push(`wrote ${out}`, `fine-tune with --set init.from=${out} ${transformerSizeFlags(pruned)}`);
+  lines.push(`wrote ${out}`, `fine-tune with --set ${shellQuote(`init.from=${out}`)} ${transformerSizeFlags(pruned)}`);
   if (blocks !== undefined) lines.push(distillHint(request, pruned, blocks));
   process.stdout.write(lines.join('\n') + '\n');
   return 0;

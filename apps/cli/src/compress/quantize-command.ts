@@ -1,12 +1,15 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { readWeights } from '@ringtrain/graph';
+import { readModelMetadata, readWeights } from '@ringtrain/graph';
 import { createLogger, type Logger } from '@ringtrain/logging';
+import { readMlpModel, readTransformerModel } from '@ringtrain/models';
 import { parseCommand, positiveInt, requireString, UsageError } from '../args.js';
 import { inputBatch } from '../pipeline/measure-model.js';
+import { checkNotCompressed } from './compressed-model.js';
 import { measureRow, readSourceRun, type SourceRun } from './model-row.js';
-import { addReportRow } from './report-file.js';
+import { checkOutputPath } from './output-path.js';
+import { addReportRow, checkReportTarget } from './report-file.js';
 import { compressModel } from './quantize-modes.js';
 import { DEFAULT_CALIBRATION_SAMPLES, DEFAULT_PERCENTILE, quantizeRequest } from './quantize-options.js';
 
@@ -95,11 +98,20 @@ async function checkLoads(bytes: Uint8Array, out: string, blockSize: number | un
   }
 }
 
-/** Counts the elements of a model's float32 initializers, the parameter count when no run summary states it. */
-function countFloatParameters(bytes: Uint8Array): number {
-  let count = 0;
-  for (const weight of readWeights(bytes).values()) count += weight.data.length;
-  return count;
+/**
+ * Counts a model's parameters when no run summary states them: the trained tensors of a ringtrain
+ * MLP, GPT or encoder, whose files also store constants such as input_mean and the causal mask,
+ * else the elements of every float32 initializer.
+ */
+function countParameters(bytes: Uint8Array): number {
+  const kind = readModelMetadata(bytes)['modelKind'];
+  try {
+    return kind === 'gpt' || kind === 'encoder' ? readTransformerModel(bytes).params.length : readMlpModel(bytes).params.length;
+  } catch {
+    let count = 0;
+    for (const weight of readWeights(bytes).values()) count += weight.data.length;
+    return count;
+  }
 }
 
 export async function quantizeCommand(argv: string[]): Promise<number> {
@@ -127,6 +139,7 @@ export async function quantizeCommand(argv: string[]): Promise<number> {
   }
   const modelPath = resolve(requireString(values, 'model', 'quantize'));
   const out = resolve(requireString(values, 'out', 'quantize'));
+  checkOutputPath(out, modelPath);
   const request = quantizeRequest(values);
   const threads = values['threads'] === undefined ? 1 : positiveInt(values['threads'] as string, 'threads');
   const logger = createLogger({ role: 'cli' });
@@ -137,10 +150,13 @@ export async function quantizeCommand(argv: string[]): Promise<number> {
   } catch (err) {
     throw new UsageError(`cannot read --model ${modelPath}: ${(err as Error).message}`);
   }
-  const source = readSourceRun(modelPath, values['config'] as string | undefined);
+  checkNotCompressed(modelPath, bytes);
+  const source = readSourceRun(modelPath, values['config'] as string | undefined, bytes);
   const reportPath = values['report'] as string | undefined;
-  if (reportPath !== undefined && source === undefined) {
-    throw new UsageError(`--report needs the run config that evaluates the model; no config.json beside ${modelPath}, so pass --config FILE`);
+  const rowName = (values['name'] as string | undefined) ?? basename(out).replace(/\.onnx$/, '');
+  if (reportPath !== undefined) {
+    if (source === undefined) throw new UsageError(`--report needs the run config that evaluates the model; no config.json beside ${modelPath}, so pass --config FILE`);
+    checkReportTarget(resolve(reportPath), rowName, threads);
   }
 
   if (request.mode !== 'float16') request.perChannel = choosePerChannel(values, source, logger);
@@ -153,9 +169,9 @@ export async function quantizeCommand(argv: string[]): Promise<number> {
     `size ${bytes.length.toLocaleString('en-US')} -> ${result.bytes.length.toLocaleString('en-US')} bytes (${(result.bytes.length / bytes.length).toFixed(3)} of float32)`,
   ];
   if (source !== undefined) {
-    const parameters = source.summary['parameters'] ?? countFloatParameters(bytes);
+    const parameters = source.summary['parameters'] ?? countParameters(bytes);
     const float = await measureRow('float32', bytes, source, parameters, threads, logger);
-    const compressed = await measureRow((values['name'] as string | undefined) ?? basename(out).replace(/\.onnx$/, ''), result.bytes, source, parameters, threads, logger);
+    const compressed = await measureRow(rowName, result.bytes, source, parameters, threads, logger);
     const metric = (r: typeof float) => (r.testErrors !== undefined ? `${r.testErrors} test errors (${((r.testAccuracy ?? 0) * 100).toFixed(2)}%)` : `valLoss ${r.valLoss?.toFixed(4)}`);
     const label = (format: string) => `${format}:`.padEnd(9);
     lines.push(`${label('float32')}${metric(float)}, ${float.latencyMsBatch1.toFixed(3)} ms at batch 1, ${float.samplesPerSecBatch256.toFixed(0)} samples/s at batch 256`);

@@ -30,8 +30,12 @@ export interface QuantizeRequest {
 /** Flags that only `--mode static` reads. */
 const STATIC_FLAGS = ['calibrate', 'calibration-samples', 'percentile', 'activations', 'seed'];
 
-function nodeList(value: unknown): string[] | undefined {
-  return typeof value === 'string' ? value.split(',').map((s) => s.trim()).filter((s) => s !== '') : undefined;
+/** Reads a comma-separated list of node names; a given flag must name at least one. */
+function nodeList(flag: string, value: unknown): string[] | undefined {
+  if (typeof value !== 'string') return undefined;
+  const names = value.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  if (names.length === 0) throw new UsageError(`--${flag} '${value}' names no node; pass comma-separated node names or drop --${flag}`);
+  return names;
 }
 
 function oneOf<T extends string>(flag: string, text: string, allowed: readonly T[]): T {
@@ -64,8 +68,10 @@ function seedFlag(text: string): number {
 export function quantizeRequest(values: Record<string, unknown>): QuantizeRequest {
   const mode = oneOf('mode', (values['mode'] as string | undefined) ?? 'dynamic', MODES);
   const request: QuantizeRequest = { mode, perChannel: values['per-tensor'] !== true };
-  const include = nodeList(values['include']);
-  const exclude = nodeList(values['exclude']);
+  const include = nodeList('include', values['include']);
+  const exclude = nodeList('exclude', values['exclude']);
+  const both = include?.filter((name) => exclude?.includes(name)) ?? [];
+  if (both.length > 0) throw new UsageError(`--include and --exclude both name ${both.join(', ')}; name each node in one of them`);
   if (include !== undefined) request.include = include;
   if (exclude !== undefined) request.exclude = exclude;
   for (const flag of ['per-tensor', 'per-channel']) {

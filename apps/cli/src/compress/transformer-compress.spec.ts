@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -76,6 +77,18 @@ describe('ringtrain prune and grow on a GPT', () => {
     const shallow = readWeights(readFileSync(out));
     expect(Array.from(shallow.get('h1.mlp.c_fc.weight')!.data)).toEqual(Array.from(original.get('h2.mlp.c_fc.weight')!.data));
     expect(shallow.has('h2.ln_1.weight')).toBe(false);
+  });
+
+  it('prints a distil command that a shell reads back for odd paths', async () => {
+    const out = join(scratch, "shallow model's copy.onnx");
+    const { code, output } = await cli(['prune', '--model', model, '--out', out, '--keep-blocks', '0,2']);
+    expect(code, output).toBe(0);
+    const line = output.split('\n').find((l) => l.startsWith('or distil it from the original with '))!;
+    const printed = spawnSync('bash', ['-c', `printf '%s\\0' ${line.slice('or distil it from the original with '.length)}`], { encoding: 'utf8' });
+    expect(printed.status, printed.stderr).toBe(0);
+    const words = printed.stdout.split('\0').slice(0, -1);
+    expect(words.slice(0, 4), line).toEqual(['ringtrain', 'distill', '--teacher', model]);
+    expect(words[words.indexOf('--set') + 1], line).toBe(`init.from=${out}`);
   });
 
   it('deepens and widens with the same logits on random windows', async () => {

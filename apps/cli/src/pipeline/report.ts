@@ -40,7 +40,8 @@ export function reportMarkdown(report: Report): string {
   ];
   for (const r of report.models) {
     const nonzero = r.nonzeroParameters === undefined ? '' : ` (${r.nonzeroParameters.toLocaleString('en-US')} nonzero)`;
-    const common = `| ${r.name} | ${r.parameters.toLocaleString('en-US')}${nonzero} | ${r.modelBytes.toLocaleString('en-US')} |`;
+    // A | inside a cell would end it, so the name escapes it as Markdown tables require.
+    const common = `| ${r.name.replace(/\|/g, '\\|')} | ${r.parameters.toLocaleString('en-US')}${nonzero} | ${r.modelBytes.toLocaleString('en-US')} |`;
     lines.push(
       lm
         ? `${common} ${fmt(r.valLoss, 4)} | ${fmt(r.latencyMsBatch1, 3)} | ${fmt(r.tokensPerSec, 0)} | ${fmt(r.trainWallSeconds, 1)} |`
