@@ -98,7 +98,7 @@ export async function measureRow(
 ): Promise<ReportRow> {
   let metrics: Record<string, number>;
   try {
-    metrics = await evaluateExportedModel(source.config, bytes, logger);
+    metrics = await evaluateExportedModel(source.config, bytes, logger, `model '${name}'`);
   } catch (err) {
     throw new UsageError(
       `cannot evaluate the model '${name}' on the data of the run config ${source.configPath}: ${(err as Error).message}; ` +
