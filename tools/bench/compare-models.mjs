@@ -22,7 +22,7 @@ const { values } = parseArgs({
   },
 });
 if (!values.pair?.length) {
-  process.stderr.write('usage: node tools/bench/compare-models.mjs --pair NAME=ORIGINAL.onnx,COMPRESSED.onnx [--threads 1,2] [--rounds 5] [--out FILE]\n');
+  process.stderr.write('usage: node tools/bench/compare-models.mjs --pair NAME=ORIGINAL.onnx,COMPRESSED.onnx [--threads 1,2] [--rounds 5] [--block-size 64] [--batch-runs 30] [--out FILE]\n');
   process.exit(2);
 }
 const threadCounts = values.threads.split(',').map(Number);

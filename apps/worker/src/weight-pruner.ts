@@ -8,7 +8,7 @@ import { isMaskStep, sparsityAt, updateMagnitudeMasks, type PruneSchedule } from
  * Gradual magnitude pruning inside the compute thread. The masks are inputs of the training
  * graph, so a pruned weight gets a zero gradient on every rank, and the all-reduce sums zeros
  * for it. At each mask update the pruned weights and their optimiser state are set to 0, so
- * momentum cannot move them either. Every rank holds the same parameters and computes the
+ * momentum cannot move them either. Every rank has the same parameters and computes the
  * same masks, so no rank needs another's.
  */
 export class WeightPruner {
@@ -24,6 +24,8 @@ export class WeightPruner {
   ) {
     const { sparsity, startStep, endStep, every } = config.prune;
     // Steps count from 0, so the last step of the run is totalSteps - 1.
+    // NOTE: a prune.endStep past that step is accepted without a warning, because a run that is
+    // resumed for more steps reaches it; this part of the run ends below prune.sparsity.
     this.schedule = { sparsity, startStep, endStep: endStep || totalSteps - 1, every };
     if (this.schedule.endStep < startStep) {
       throw new Error(`prune.startStep ${startStep} is after the run's last step ${totalSteps - 1}; lower it or set prune.endStep`);

@@ -55,8 +55,8 @@ export function addHiddenStateLoss(g: Graph, options: HiddenStateLossOptions): V
     // Only the cosine's sums take their axes as an input, so only it adds the constant.
     const axis = g.int64s([1], `${prefix}_feature_axis`);
     const dot = g.op('ReduceSum', [g.op('Mul', [mapped, target], {}, { name: `${prefix}_products` }), axis], { keepdims: 0 }, { name: `${prefix}_dot` });
-    const norm = (v: Value, what: string) =>
-      g.op('Sqrt', [g.op('ReduceSum', [g.op('Mul', [v, v], {}, { name: `${prefix}_${what}_sq` }), axis], { keepdims: 0 }, { name: `${prefix}_${what}_sq_sum` })], {}, { name: `${prefix}_${what}_norm` });
+    const norm = (v: Value, side: string) =>
+      g.op('Sqrt', [g.op('ReduceSum', [g.op('Mul', [v, v], {}, { name: `${prefix}_${side}_sq` }), axis], { keepdims: 0 }, { name: `${prefix}_${side}_sq_sum` })], {}, { name: `${prefix}_${side}_norm` });
     const denominator = g.op('Add', [g.op('Mul', [norm(mapped, 'student'), norm(target, 'teacher')], {}, { name: `${prefix}_norms` }), g.scalar(1e-8, dtype, `${prefix}_eps`)], {}, { name: `${prefix}_denominator` });
     const cosine = g.op('Div', [dot, denominator], {}, { name: `${prefix}_cosine` });
     perRow = g.op('Sub', [g.scalar(1, dtype, `${prefix}_one`), cosine], {}, { name: `${prefix}_cosine_rows` });

@@ -33,7 +33,7 @@ describe('widenMlp', () => {
     expect(maxDifference(await logits(wide), await logits(model))).toBeLessThan(1e-5);
   });
 
-  it('gives the copies of a unit different outgoing weights, and exact copies without noise', () => {
+  it('noise breaks symmetry between copies', () => {
     const exact = widenMlp(model, [33, 16], { seed: 2, noise: 0 });
     const noisy = widenMlp(model, [33, 16], { seed: 2 });
     // The new unit 32 copies some unit s < 32 in both, because the seed is the same.

@@ -13,9 +13,9 @@ export interface PruneSchedule {
 }
 
 /**
- * Returns the target sparsity at `step`: 0 before `startStep`, then the cubic ramp
- * s (1 - (1 - p)^3) over the progress p from `startStep` to `endStep`, which prunes fast while
- * many weights are redundant and slowly near the target, and `sparsity` from `endStep` on.
+ * Returns the target sparsity at `step`. It is 0 before `startStep` and `sparsity` from
+ * `endStep` on. In between it follows the cubic ramp s (1 - (1 - p)^3) of the progress p, which
+ * prunes fast while many weights are redundant and slowly near the target.
  */
 export function sparsityAt(step: number, schedule: PruneSchedule): number {
   const { sparsity, startStep, endStep } = schedule;

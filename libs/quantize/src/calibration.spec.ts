@@ -5,7 +5,7 @@ import { calibrateRanges } from './calibrate.js';
 import { entropyThreshold, percentileRange, QUANTIZED_BINS } from './calibration-methods.js';
 import { Histogram, HISTOGRAM_BINS } from './histogram.js';
 
-/** A model y = Relu(x) over x [batch, 4], so that calibration reads a graph input and a computed tensor. */
+/** Builds y = Relu(x) over x [batch, 4], so that calibration reads a graph input and a computed tensor. */
 function reluModel(): Uint8Array {
   const g = new Graph('relu');
   const x = g.input('x', 'float32', ['batch', 4]);

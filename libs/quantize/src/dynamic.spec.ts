@@ -16,7 +16,7 @@ const pixels = new ort.Tensor('float32', Float32Array.from({ length: 8 * 784 }, 
 describe('quantizeDynamic', () => {
   const mlpBytes = mlpInferenceModel(MLP, initParameters(mlpParameters(MLP), 3));
 
-  it('quantises every Gemm of an MLP, stays close to float and shrinks the file', async () => {
+  it('MLP: every Gemm, close to float, smaller', async () => {
     for (const perChannel of [true, false]) {
       const q = quantizeDynamic(mlpBytes, { perChannel });
       expect(q.quantized.map((n) => n.node)).toEqual(['fc0', 'fc1', 'fc2']);

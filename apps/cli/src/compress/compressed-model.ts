@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { onnx } from '@ringtrain/proto';
 import { UsageError } from '../args.js';
 
@@ -37,4 +38,21 @@ export function checkNotCompressed(modelPath: string, bytes: Uint8Array): void {
   if (half.length > 0) {
     throw new UsageError(`--model ${modelPath} is already compressed to float16 (it contains ${half.length} float16 weights, such as ${half[0]!.name}); ${fix}`);
   }
+}
+
+/**
+ * Reads the --model file of a compression command.
+ *
+ * @throws UsageError when the file cannot be read, or, unless `allowCompressed`, when it is
+ *   already int8 or float16
+ */
+export function readModelFlag(modelPath: string, allowCompressed = false): Buffer {
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(modelPath);
+  } catch (err) {
+    throw new UsageError(`cannot read --model ${modelPath}: ${(err as Error).message}`);
+  }
+  if (!allowCompressed) checkNotCompressed(modelPath, bytes);
+  return bytes;
 }

@@ -24,7 +24,7 @@ describe('ringtrain grow', () => {
   writeFileSync(model, mlpInferenceModel(MODEL, initParameters(mlpParameters(MODEL), 8)));
   writeFileSync(join(dir, 'config.json'), JSON.stringify(resolveRunConfig({ model: { hidden: [24, 16] }, train: { steps: 1 } })));
 
-  it('widens with the same outputs on the test set, and the cluster trains on from it', async () => {
+  it('widen keeps outputs, then trains', async () => {
     const out = join(scratch, 'wide.onnx');
     const grow = await cli(['grow', '--model', model, '--out', out, '--widen', '40,32', '--seed', '3']);
     expect(grow.code, grow.output).toBe(0);

@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { loadMnist } from '@ringtrain/data';
@@ -7,7 +7,7 @@ import { createLogger } from '@ringtrain/logging';
 import { mlpInferenceModel, readMlpModel, type MlpModel } from '@ringtrain/models';
 import { parseCommand, positiveInt, requireString, shellQuote, UsageError } from '../args.js';
 import { measureRow, readSourceRun } from './model-row.js';
-import { checkNotCompressed } from './compressed-model.js';
+import { readModelFlag } from './compressed-model.js';
 import { checkGrownLogits, growTransformerFile } from './grow-transformer.js';
 import { checkOutputPath } from './output-path.js';
 import { addReportRow, checkReportTarget } from './report-file.js';
@@ -103,13 +103,7 @@ export async function growCommand(argv: string[]): Promise<number> {
   const name = (values['name'] as string | undefined) ?? basename(out).replace(/\.onnx$/, '');
   if (values['report'] !== undefined) checkReportTarget(resolve(values['report'] as string), name, threads);
 
-  let bytes: Buffer;
-  try {
-    bytes = readFileSync(modelPath);
-  } catch (err) {
-    throw new UsageError(`cannot read --model ${modelPath}: ${(err as Error).message}`);
-  }
-  checkNotCompressed(modelPath, bytes);
+  const bytes = readModelFlag(modelPath);
   const kind = modelKindOf(modelPath, bytes);
   if (kind === 'gpt' || kind === 'encoder') return growTransformerFile({ values, modelPath, out, seed, noise, threads }, bytes);
   if (values['mlp-hidden'] !== undefined) {

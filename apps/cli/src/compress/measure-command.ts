@@ -1,10 +1,10 @@
-import { readFileSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import { createLogger } from '@ringtrain/logging';
 import { parseCommand, positiveInt, requireString, UsageError } from '../args.js';
 import { measureRow, readSourceRun } from './model-row.js';
 import { weightSparsity } from './prune-magnitude.js';
 import { addReportRow, checkReportTarget } from './report-file.js';
+import { readModelFlag } from './compressed-model.js';
 
 export const MEASURE_HELP = `Usage: ringtrain measure --model RUN/model.onnx --report FILE [options]
 
@@ -36,12 +36,7 @@ export async function measureCommand(argv: string[]): Promise<number> {
   const reportPath = resolve(requireString(values, 'report', 'measure'));
   const threads = values['threads'] === undefined ? 1 : positiveInt(values['threads'] as string, 'threads');
 
-  let bytes: Buffer;
-  try {
-    bytes = readFileSync(modelPath);
-  } catch (err) {
-    throw new UsageError(`cannot read --model ${modelPath}: ${(err as Error).message}`);
-  }
+  const bytes = readModelFlag(modelPath, true);
   const source = readSourceRun(modelPath, values['config'] as string | undefined, bytes);
   if (source === undefined) throw new UsageError(`no config.json beside ${modelPath}; pass --config FILE with the run config of its data`);
   const parameters = source.summary['parameters'];

@@ -1,7 +1,6 @@
-import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseCommand, positiveInt, requireString, UsageError } from '../args.js';
-import { checkNotCompressed } from './compressed-model.js';
+import { readModelFlag } from './compressed-model.js';
 import { checkOutputPath } from './output-path.js';
 import { magnitudePruneFile } from './prune-magnitude.js';
 import { pruneMlpFile } from './prune-mlp.js';
@@ -133,13 +132,7 @@ export async function pruneCommand(argv: string[]): Promise<number> {
   if (values['report'] !== undefined) checkReportTarget(resolve(values['report'] as string), rowName(request), threads);
   if (mode === 'magnitude') return magnitudePruneFile(request);
 
-  let bytes: Buffer;
-  try {
-    bytes = readFileSync(modelPath);
-  } catch (err) {
-    throw new UsageError(`cannot read --model ${modelPath}: ${(err as Error).message}`);
-  }
-  checkNotCompressed(modelPath, bytes);
+  const bytes = readModelFlag(modelPath);
   const kind = modelKindOf(modelPath, bytes);
   if (kind === 'gpt' || kind === 'encoder') return pruneTransformerFile(request, bytes);
   checkMlpFlags(values, modelPath, kind);

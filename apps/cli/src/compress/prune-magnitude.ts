@@ -6,7 +6,7 @@ import { readWeights } from '@ringtrain/graph';
 import { createLogger } from '@ringtrain/logging';
 import { positiveInt, requireString, shellQuote, UsageError } from '../args.js';
 import { runStage } from '../pipeline/run-stage.js';
-import { checkNotCompressed } from './compressed-model.js';
+import { readModelFlag } from './compressed-model.js';
 import { measureRow } from './model-row.js';
 import { rowName, type PruneRequest } from './prune-request.js';
 import { addReportRow } from './report-file.js';
@@ -94,13 +94,7 @@ export async function magnitudePruneFile(request: PruneRequest): Promise<number>
   if (!existsSync(configPath)) {
     throw new UsageError(`no run config at ${configPath}; pass --config FILE with the config that trained --model ${modelPath}`);
   }
-  let bytes: Buffer;
-  try {
-    bytes = readFileSync(modelPath);
-  } catch (err) {
-    throw new UsageError(`cannot read --model ${modelPath}: ${(err as Error).message}`);
-  }
-  checkNotCompressed(modelPath, bytes);
+  const bytes = readModelFlag(modelPath);
   const overrides = fineTuneOverrides(request);
   // The child checks the config again; checking here names a bad key before any process starts.
   const sourceConfig = readRunConfig(configPath);

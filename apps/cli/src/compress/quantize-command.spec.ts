@@ -13,7 +13,7 @@ afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 const MODEL: MlpConfig = { inputSize: 784, hidden: [256], classes: 10 };
 
-/** A run directory as a launch leaves it: model.onnx, config.json and summary.json. */
+/** Writes a run directory as a launch leaves it: model.onnx, config.json and summary.json. */
 function runDirectory(name: string): string {
   const dir = join(scratch, name);
   mkdirSync(dir);

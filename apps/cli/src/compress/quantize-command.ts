@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { readModelMetadata, readWeights } from '@ringtrain/graph';
@@ -6,7 +6,7 @@ import { createLogger, type Logger } from '@ringtrain/logging';
 import { readMlpModel, readTransformerModel } from '@ringtrain/models';
 import { parseCommand, positiveInt, requireString, UsageError } from '../args.js';
 import { inputBatch } from '../pipeline/measure-model.js';
-import { checkNotCompressed } from './compressed-model.js';
+import { readModelFlag } from './compressed-model.js';
 import { measureRow, readSourceRun, type SourceRun } from './model-row.js';
 import { checkOutputPath } from './output-path.js';
 import { addReportRow, checkReportTarget } from './report-file.js';
@@ -144,13 +144,7 @@ export async function quantizeCommand(argv: string[]): Promise<number> {
   const threads = values['threads'] === undefined ? 1 : positiveInt(values['threads'] as string, 'threads');
   const logger = createLogger({ role: 'cli' });
 
-  let bytes: Buffer;
-  try {
-    bytes = readFileSync(modelPath);
-  } catch (err) {
-    throw new UsageError(`cannot read --model ${modelPath}: ${(err as Error).message}`);
-  }
-  checkNotCompressed(modelPath, bytes);
+  const bytes = readModelFlag(modelPath);
   const source = readSourceRun(modelPath, values['config'] as string | undefined, bytes);
   const reportPath = values['report'] as string | undefined;
   const rowName = (values['name'] as string | undefined) ?? basename(out).replace(/\.onnx$/, '');

@@ -78,8 +78,8 @@ export function quantizeRequest(values: Record<string, unknown>): QuantizeReques
     if (mode === 'float16' && values[flag] === true) throw new UsageError(`--${flag} applies to int8 weights only; drop it or use --mode dynamic or static`);
   }
   if (mode !== 'static') {
-    const given = STATIC_FLAGS.find((flag) => values[flag] !== undefined);
-    if (given !== undefined) throw new UsageError(`--${given} applies only to --mode static; drop it or add --mode static`);
+    const staticFlag = STATIC_FLAGS.find((flag) => values[flag] !== undefined);
+    if (staticFlag !== undefined) throw new UsageError(`--${staticFlag} applies only to --mode static; drop it or add --mode static`);
     return request;
   }
   const method = oneOf('calibrate', (values['calibrate'] as string | undefined) ?? 'minmax', METHODS);
